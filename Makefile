@@ -1,0 +1,48 @@
+# The two commands that matter: `make run` (serve the default local fleet) and
+# `make test` (set up and run the whole suite; .ci/run calls it).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+FLEET ?= deploy/fleet.local.yaml
+INSTALLED := $(VENV)/.petit-installed
+PYTEST_ARGS ?=
+
+.PHONY: setup run models test test-unit test-stack tools lint-imports bench clean
+
+setup: $(INSTALLED)
+
+# Re-runs only when pyproject.toml changes; a second `make run` skips it.
+$(INSTALLED): pyproject.toml
+	@echo "==> [setup] creating $(VENV) and installing Petit with vLLM's CPU build (first time: ~3 minutes, ~4 GB)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --upgrade --progress-bar on 'pip>=24' >/dev/null
+	$(PY) -m pip install --progress-bar on -e '.[cpu,dev]'
+	@# pip pulls CUDA builds of these, which break `import vllm`; text models never need them.
+	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec || true
+	@touch $@
+	@echo "==> [setup] done"
+
+tools: setup
+	@bash deploy/get_helm.sh
+
+models: setup
+	$(VENV)/bin/petit models prepare --fleet $(FLEET)
+
+run: setup
+	$(VENV)/bin/petit run --fleet $(FLEET)
+
+test: setup tools
+	@bash tests/run_all.sh $(PYTEST_ARGS)
+
+test-unit: setup
+	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+
+lint-imports: setup
+	$(VENV)/bin/lint-imports
+
+bench: setup
+	$(PY) benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache

@@ -1,0 +1,178 @@
+"""The Ray Serve application: the only module that decorates and binds deployments.
+
+One deployment per model (`model-<id>`, a `ModelServer` around a vLLM engine)
+and one ingress (`PetitIngress`, the FastAPI `Gateway`). `build_app(fleet)` is
+used by the local runner and the tests; `build_app_from_args` is the
+`import_path` target for KubeRay's `serveConfigV2` (args: `{"fleet": {...}}`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Mapping
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from ray import serve
+from ray.serve.exceptions import BackPressureError
+from ray.serve.handle import DeploymentHandle
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from serving.config import FleetConfig, ModelConfig, load_fleet, parse_fleet
+from serving.gateway import Gateway, Overloaded, not_found
+from serving.model_server import ModelServer
+from serving.models import resolve_model_path
+from serving.routing import build_policy
+from serving.telemetry import RequestTelemetry
+
+APP_NAME = "petit"
+INGRESS_NAME = "PetitIngress"
+STATUS_POLL_S = 1.0
+log = logging.getLogger("petit.app")
+
+
+def deployment_name(model_id: str) -> str:
+    return f"model-{model_id}"
+
+
+class _RayUpstream:
+    """A streaming call on a model deployment, with back-pressure mapped to Overloaded."""
+
+    def __init__(self, gen: Any) -> None:
+        self._gen = gen
+
+    def __aiter__(self) -> "_RayUpstream":
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self._gen.__anext__()
+        except BackPressureError:
+            raise Overloaded() from None
+
+    def cancel(self) -> None:
+        self._gen.cancel()
+
+
+class RayModelClient:
+    """`ModelClient` over Ray Serve deployment handles; readiness from `serve.status()`."""
+
+    def __init__(self, handles: Mapping[str, DeploymentHandle]) -> None:
+        self._handles = dict(handles)
+        self._stream = {m: h.options(stream=True) for m, h in self._handles.items()}
+        self._ready: dict[str, int] = {m: 0 for m in self._handles}
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._poll())
+
+    async def _poll(self) -> None:
+        while True:
+            try:
+                status = await asyncio.to_thread(serve.status)
+                app = status.applications.get(APP_NAME)
+                if app is not None:
+                    for mid in self._handles:
+                        dep = app.deployments.get(deployment_name(mid))
+                        states = dep.replica_states if dep else {}
+                        self._ready[mid] = int(states.get("RUNNING", 0))
+            except Exception:  # the controller may be briefly unreachable; keep the last view
+                log.warning("serve.status() failed; keeping the last readiness view", exc_info=True)
+            await asyncio.sleep(STATUS_POLL_S)
+
+    def ready_replicas(self) -> Mapping[str, int]:
+        return self._ready
+
+    def open(self, model_id: str, kind: str, body: dict) -> _RayUpstream:
+        return _RayUpstream(self._stream[model_id].serve.remote(kind, body))
+
+    async def count_prompt_tokens(self, model_id: str, kind: str, body: dict) -> dict:
+        try:
+            return await self._handles[model_id].count_prompt_tokens.remote(kind, body)
+        except BackPressureError:
+            raise Overloaded() from None
+
+
+class ModelDeployment(ModelServer):
+    """A ModelServer that builds its vLLM engine from a model config mapping."""
+
+    async def __init__(self, model: dict, cache_dir: str) -> None:
+        from serving.engines.vllm_engine import VLLMEngine  # imported in the replica only
+
+        cfg = ModelConfig.model_validate(model)
+        super().__init__(cfg.id, VLLMEngine(cfg, resolve_model_path(cfg, cache_dir)))
+        await self.start()
+
+    def __del__(self) -> None:
+        self.shutdown()
+
+
+api = FastAPI(title="Petit", description="OpenAI-compatible endpoint over a mixed fleet of models")
+api.add_exception_handler(StarletteHTTPException, not_found)
+
+
+@serve.ingress(api)
+class PetitIngress:
+    async def __init__(self, fleet: dict, handles: dict) -> None:
+        cfg = parse_fleet(fleet, "serveConfig args.fleet")
+        self.client = RayModelClient(handles)
+        self.client.start()
+        self.gateway = Gateway(cfg, self.client, build_policy(cfg.routing.default_policy),
+                               RequestTelemetry(cfg.telemetry))
+
+    @api.post("/v1/chat/completions")
+    async def chat(self, request: Request) -> Response:
+        return await self.gateway.handle("chat", request)
+
+    @api.post("/v1/completions")
+    async def completions(self, request: Request) -> Response:
+        return await self.gateway.handle("completion", request)
+
+    @api.get("/v1/models")
+    def models(self) -> Response:
+        return self.gateway.models()
+
+    @api.get("/health")
+    def health(self) -> Response:
+        return self.gateway.health()
+
+    @api.get("/metrics")
+    def metrics(self) -> Response:
+        return self.gateway.metrics()
+
+
+def _model_deployment(m: ModelConfig) -> Any:
+    actor: dict[str, Any] = {"num_cpus": m.resources.cpus, "num_gpus": m.resources.gpus}
+    if m.resources.memory_gib:
+        actor["memory"] = int(m.resources.memory_gib * 2**30)
+    return serve.deployment(
+        ModelDeployment,
+        name=deployment_name(m.id),
+        num_replicas=m.replicas.start,
+        ray_actor_options=actor,
+        max_ongoing_requests=m.max_ongoing_requests,
+        max_queued_requests=m.max_queued_requests,
+        health_check_period_s=10,
+        health_check_timeout_s=60,
+        graceful_shutdown_timeout_s=5,
+    )
+
+
+def build_app(fleet: FleetConfig) -> Any:
+    """The Serve application for `fleet` (a bound ingress)."""
+    fleet_dict = fleet.model_dump(mode="json")
+    cache_dir = str(fleet.resolved_cache_dir())
+    handles = {m.id: _model_deployment(m).bind(m.model_dump(mode="json"), cache_dir) for m in fleet.models}
+    ingress = serve.deployment(PetitIngress, name=INGRESS_NAME, num_replicas=1,
+                               ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000)
+    return ingress.bind(fleet_dict, handles)
+
+
+def build_app_from_args(args: dict) -> Any:
+    """Application builder for `serveConfigV2`: args `{"fleet": {...}}` or `{"fleet_path": "..."}`."""
+    if "fleet" in args:
+        return build_app(parse_fleet(args["fleet"], "serveConfig args.fleet"))
+    if "fleet_path" in args:
+        return build_app(load_fleet(args["fleet_path"]))
+    raise ValueError("application args need 'fleet' (a fleet mapping) or 'fleet_path'")

