@@ -16,6 +16,8 @@ over requests. Pure module.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 
 def estimate_cost_usd(prompt_tokens: int, completion_tokens: int, price_per_replica_hour: float,
                       capacity_tokens_per_s: float, prefill_token_weight: float) -> float:
@@ -29,5 +31,5 @@ def estimate_cost_usd(prompt_tokens: int, completion_tokens: int, price_per_repl
 
 
 def format_cost(usd: float) -> str:
-    """Header form: plain decimal, 10 significant digits, no exponent."""
-    return f"{usd:.10f}".rstrip("0").rstrip(".") or "0"
+    """Header form: plain decimal (no exponent), 10 significant digits."""
+    return format(Decimal(f"{usd:.10g}"), "f")

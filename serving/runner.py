@@ -7,6 +7,7 @@ integration tests (one shared stack per test session).
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
 import time
@@ -115,7 +116,9 @@ class LocalStack:
 
         if not self._started_ray:
             return
-        self._say("==> stopping: shutting down Serve and Ray")
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abandon the engines
+        self._say("==> stopping: shutting down Serve and Ray (a few seconds)")
         try:
             serve.shutdown()
         finally:

@@ -54,7 +54,7 @@ def _error_from_vllm(err: Any, kind: Kind) -> EngineError:
     info = err.error
     param = info.param
     text = info.message or ""
-    if param is None and any(h in text for h in _CONTEXT_HINTS):
+    if param in (None, "input_tokens") and any(h in text for h in _CONTEXT_HINTS):
         param = "messages" if kind == "chat" else "prompt"
     status = int(info.code)
     type_ = "invalid_request_error" if 400 <= status < 500 else "server_error"

@@ -50,7 +50,7 @@ def test_unknown_top_level_key():
         (lambda d: d["models"][0].update(price_per_replica_hour=-1), "price_per_replica_hour"),
         (lambda d: d["models"][0].update(capacity_tokens_per_s=0), "capacity_tokens_per_s"),
         (lambda d: d["models"][0].update(id="auto"), "reserved"),
-        (lambda d: d["models"][0].update(id="bad id!"), "models[0].id"),
+        (lambda d: d["models"][0].update(id="bad id!"), "(id=bad id!).id: String should match pattern"),
         (lambda d: d["models"][1].update(id="small"), "appears twice"),
         (lambda d: d.update(models=[]), "models"),
         (lambda d: d["models"][0]["engine"].update(dtype="int3"), "dtype"),

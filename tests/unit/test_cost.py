@@ -21,5 +21,6 @@ def test_bad_inputs(args):
 
 def test_format():
     assert format_cost(0.0) == "0"
-    assert format_cost(0.000001234) == "0.0000012340".rstrip("0")
-    assert "e" not in format_cost(1e-9)
+    assert format_cost(0.000001234) == "0.000001234"
+    assert format_cost(2.611111111111e-07) == "0.0000002611111111"
+    assert "e" not in format_cost(1e-9).lower()
