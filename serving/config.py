@@ -88,7 +88,7 @@ class Resources(_Strict):
 class Replicas(_Strict):
     min: int = Field(1, ge=0, le=1000)
     max: int = Field(1, ge=1, le=1000)
-    initial: int | None = Field(None, ge=0, le=1000)
+    initial: int | None = Field(None, ge=1, le=1000, description="Replicas at start (default: max(min, 1)).")
 
     @model_validator(mode="after")
     def _ordered(self) -> "Replicas":
@@ -100,7 +100,7 @@ class Replicas(_Strict):
 
     @property
     def start(self) -> int:
-        return self.initial if self.initial is not None else self.min
+        return self.initial if self.initial is not None else max(self.min, 1)
 
 
 class ModelConfig(_Strict):
