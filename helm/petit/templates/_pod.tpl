@@ -1,0 +1,81 @@
+{{/* Pod and container security, volumes and env shared by the chart's pods. */}}
+{{- define "petit.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.security.runAsUser }}
+runAsGroup: {{ .Values.security.runAsGroup }}
+fsGroup: {{ .Values.security.fsGroup }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "petit.containerSecurityContext" -}}
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: {{ .Values.security.readOnlyRootFilesystem }}
+capabilities:
+  drop: [ALL]
+{{- end }}
+
+{{/* Ray writes its session dir under /tmp; vLLM/torch/triton caches go under HOME=/tmp; the object store uses /dev/shm. */}}
+{{- define "petit.ray.volumes" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.ray.tmpSizeLimit }}
+- name: shared-mem
+  emptyDir:
+    medium: Memory
+{{- if eq .Values.modelCache.type "emptyDir" }}
+- name: model-cache
+  emptyDir:
+    sizeLimit: {{ .Values.modelCache.sizeLimit }}
+{{- else if eq .Values.modelCache.type "pvc" }}
+- name: model-cache
+  persistentVolumeClaim:
+    claimName: {{ required "modelCache.existingClaim is required when modelCache.type is pvc" .Values.modelCache.existingClaim }}
+{{- end }}
+{{- end }}
+
+{{- define "petit.ray.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+- name: shared-mem
+  mountPath: /dev/shm
+{{- if ne .Values.modelCache.type "image" }}
+- name: model-cache
+  mountPath: {{ .Values.modelCache.path }}
+{{- end }}
+{{- end }}
+
+{{- define "petit.secretEnv" -}}
+{{- with .Values.secrets.apiKeys.existingSecret }}
+- name: PETIT_API_KEYS
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.secrets.apiKeys.key }}
+{{- end }}
+{{- with .Values.secrets.hfToken.existingSecret }}
+- name: HF_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.secrets.hfToken.key }}
+{{- end }}
+{{- end }}
+
+{{- define "petit.ray.env" -}}
+- name: HOME
+  value: /tmp
+- name: PETIT_CACHE_DIR
+  value: {{ .Values.modelCache.path | quote }}
+- name: HF_HOME
+  value: {{ printf "%s/huggingface" .Values.modelCache.path | quote }}
+{{- include "petit.secretEnv" . }}
+{{- end }}
+
+{{/* Container ports of every Ray node: Ray's metrics export; the head adds its own. */}}
+{{- define "petit.ray.metricsPort" -}}
+- name: metrics
+  containerPort: 8080
+  protocol: TCP
+{{- end }}

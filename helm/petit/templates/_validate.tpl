@@ -1,0 +1,52 @@
+{{/*
+Checks values.schema.json cannot express; each fails the render with a message
+saying what to change. Included once, from rayservice.yaml.
+*/}}
+{{- define "petit.validate" -}}
+{{- $groupNames := list }}
+{{- range .Values.workerGroups }}
+{{- if has .name $groupNames }}
+{{- fail (printf "workerGroups: the name %q appears twice" .name) }}
+{{- end }}
+{{- $groupNames = append $groupNames .name }}
+{{- if or (gt (int .minReplicas) (int .replicas)) (gt (int .replicas) (int .maxReplicas)) }}
+{{- fail (printf "workerGroups[%s]: need minReplicas <= replicas <= maxReplicas (got %v, %v, %v)" .name .minReplicas .replicas .maxReplicas) }}
+{{- end }}
+{{- end }}
+{{- range .Values.fleet.models }}
+{{- include "petit.validateModel" (dict "model" . "groups" $.Values.workerGroups) }}
+{{- end }}
+{{- $ingressCpus := float64 .Values.serve.ingress.cpus }}
+{{- $room := ge (float64 .Values.ray.head.rayCpus) $ingressCpus }}
+{{- range .Values.workerGroups }}
+{{- if ge (float64 .cpus) $ingressCpus }}{{ $room = true }}{{ end }}
+{{- end }}
+{{- if not $room }}
+{{- fail (printf "serve.ingress.cpus (%v) fits neither the head (ray.head.rayCpus) nor any worker group" .Values.serve.ingress.cpus) }}
+{{- end }}
+{{- end }}
+
+{{/* A model needs a group of its kind (CPU or GPU) with at least its GPUs and CPUs. */}}
+{{- define "petit.validateModel" -}}
+{{- $m := .model }}
+{{- $gpus := float64 (include "petit.model.gpus" $m) }}
+{{- $cpus := float64 (include "petit.model.cpus" $m) }}
+{{- if gt (int (include "petit.model.min" $m)) (int (include "petit.model.max" $m)) }}
+{{- fail (printf "fleet.models[id=%s].replicas: min must be <= max" $m.id) }}
+{{- end }}
+{{- $src := default dict $m.source }}
+{{- if ne (len (keys $src)) 1 }}
+{{- fail (printf "fleet.models[id=%s].source: set exactly one of packaged, path, hf" $m.id) }}
+{{- end }}
+{{- $fits := false }}
+{{- range .groups }}
+{{- $g := float64 .gpus }}
+{{- if and (eq (eq $g 0.0) (eq $gpus 0.0)) (ge $g $gpus) (ge (float64 .cpus) $cpus) }}
+{{- $fits = true }}
+{{- end }}
+{{- end }}
+{{- if not $fits }}
+{{- $kind := ternary "a CPU group (gpus: 0)" (printf "a GPU group with gpus >= %v" $gpus) (eq $gpus 0.0) }}
+{{- fail (printf "fleet.models[id=%s] (gpus: %v, cpus: %v) has no worker group that can hold a replica: add %s and cpus >= %v to workerGroups, or regenerate them with `petit helm-values`" $m.id $gpus $cpus $kind $cpus) }}
+{{- end }}
+{{- end }}
