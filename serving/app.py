@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from pathlib import Path
 from typing import Any, Mapping
 
 from fastapi import FastAPI, Request
@@ -22,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from serving.config import FleetConfig, ModelConfig, load_fleet, parse_fleet
 from serving.gateway import Gateway, Overloaded, not_found
 from serving.model_server import ModelServer
-from serving.models import resolve_model_path
+from serving.models import is_prepared, prepare, resolve_model_path
 from serving.routing import build_policy
 from serving.telemetry import RequestTelemetry
 
@@ -30,6 +32,12 @@ APP_NAME = "petit"
 INGRESS_NAME = "PetitIngress"
 STATUS_POLL_S = 1.0
 log = logging.getLogger("petit.app")
+
+
+def api_keys_from_env(env: Mapping[str, str]) -> frozenset[str] | None:
+    """`PETIT_API_KEYS` (comma-separated, e.g. from a Kubernetes Secret); None: no auth."""
+    keys = frozenset(k.strip() for k in env.get("PETIT_API_KEYS", "").split(",") if k.strip())
+    return keys or None
 
 
 def deployment_name(model_id: str) -> str:
@@ -101,6 +109,9 @@ class ModelDeployment(ModelServer):
         from serving.engines.vllm_engine import VLLMEngine  # imported in the replica only
 
         cfg = ModelConfig.model_validate(model)
+        if cfg.source.packaged and not is_prepared(Path(cache_dir), cfg.source.packaged):
+            # On a cluster nothing prepared the weights beforehand: the replica does it.
+            await asyncio.to_thread(prepare, cfg.source.packaged, Path(cache_dir))
         super().__init__(cfg.id, VLLMEngine(cfg, resolve_model_path(cfg, cache_dir)))
         await self.start()
 
@@ -119,7 +130,7 @@ class PetitIngress:
         self.client = RayModelClient(handles)
         self.client.start()
         self.gateway = Gateway(cfg, self.client, build_policy(cfg.routing.default_policy),
-                               RequestTelemetry(cfg.telemetry))
+                               RequestTelemetry(cfg.telemetry), api_keys=api_keys_from_env(os.environ))
 
     @api.post("/v1/chat/completions")
     async def chat(self, request: Request) -> Response:
@@ -130,8 +141,8 @@ class PetitIngress:
         return await self.gateway.handle("completion", request)
 
     @api.get("/v1/models")
-    def models(self) -> Response:
-        return self.gateway.models()
+    def models(self, request: Request) -> Response:
+        return self.gateway.models(request)
 
     @api.get("/health")
     def health(self) -> Response:

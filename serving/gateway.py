@@ -8,6 +8,7 @@ Ray Serve ingress; `build_fastapi` serves it without Ray (tests, debugging).
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import re
 import time
@@ -67,8 +68,9 @@ def _from_item(item: dict) -> _HTTPError:
 
 class Gateway:
     def __init__(self, fleet: FleetConfig, client: ModelClient, policy: RoutingPolicy,
-                 telemetry: RequestTelemetry) -> None:
+                 telemetry: RequestTelemetry, api_keys: frozenset[str] | None = None) -> None:
         self.fleet = fleet
+        self.api_keys = api_keys
         self.client = client
         self.policy = policy
         self.telemetry = telemetry
@@ -82,6 +84,7 @@ class Gateway:
         t0 = time.perf_counter()
         rec = RequestRecord(kind=kind, requested_model="?", start_ns=time.time_ns(), stream=False)
         try:
+            self.authorize(request)
             body = parse_body(await request.body())
             req = validate(kind, body)
             rec.requested_model, rec.stream = req.model, req.stream
@@ -107,7 +110,20 @@ class Gateway:
         except _HTTPError as err:
             return self._fail(rec, t0, err)
 
-    def models(self) -> JSONResponse:
+    def authorize(self, request: Request) -> None:
+        """Check `Authorization: Bearer KEY` when API keys are configured. Raises a 401 _HTTPError."""
+        if self.api_keys is None:
+            return
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not any(hmac.compare_digest(key.strip(), k) for k in self.api_keys):
+            raise _HTTPError(401, "missing or invalid API key (send 'Authorization: Bearer KEY')",
+                             code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+
+    def models(self, request: Request) -> JSONResponse:
+        try:
+            self.authorize(request)
+        except _HTTPError as err:
+            return err.response()
         snap = self.snapshot()
         data = [{"id": m.id, "object": "model", "created": self.created, "owned_by": "petit",
                  "max_model_len": m.max_model_len,

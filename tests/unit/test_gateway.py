@@ -218,3 +218,22 @@ def test_tracing_off_by_default():
     t2 = RequestTelemetry(TelemetryConfig(otlp_endpoint="http://127.0.0.1:4318"))
     assert t2.tracing
     t2.shutdown()
+
+
+def test_api_keys_when_configured(fleet):
+    from serving.app import api_keys_from_env
+
+    keys = api_keys_from_env({"PETIT_API_KEYS": " k1, k2 ,"})
+    assert keys == frozenset({"k1", "k2"}) and api_keys_from_env({}) is None
+    client = FakeModelClient({"small": FakeEngine("small", 64), "large": FakeEngine("large", 256)})
+    gw = Gateway(fleet, client, CheapestFitPolicy(), RequestTelemetry(TelemetryConfig()), api_keys=keys)
+    with TestClient(build_fastapi(gw)) as http:
+        body = {"model": "small", "messages": MSG, "max_tokens": 2}
+        r = http.post("/v1/chat/completions", json=body)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+        assert r.headers["www-authenticate"] == "Bearer"
+        assert http.post("/v1/chat/completions", json=body, headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert http.post("/v1/chat/completions", json=body, headers={"Authorization": "Bearer k2"}).status_code == 200
+        assert http.get("/v1/models").status_code == 401
+        assert http.get("/v1/models", headers={"Authorization": "Bearer k1"}).status_code == 200
+        assert http.get("/health").status_code == 200  # probes need no key

