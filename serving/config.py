@@ -150,6 +150,9 @@ class ServerConfig(_Strict):
 class RayConfig(_Strict):
     num_cpus: int | None = Field(None, ge=1, description="Local Ray only; default: what the models ask for.")
     object_store_memory_mib: int = Field(256, ge=75)
+    lean_request_path: bool = Field(
+        True, description="Run Serve user code on the replica's own event loop, gRPC between replicas and "
+                          "buffered request logs (Ray Serve's throughput settings, without direct ingress).")
 
 
 class TelemetryConfig(_Strict):

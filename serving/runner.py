@@ -7,6 +7,7 @@ integration tests (one shared stack per test session).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -19,6 +20,15 @@ from serving.config import FleetConfig
 from serving.models import packaged_names, prepare
 
 PROGRESS_EVERY_S = 15.0
+# Ray Serve's per-request overhead knobs (see ray/serve/_private/constants.py,
+# RAY_SERVE_THROUGHPUT_OPTIMIZED), minus direct ingress, which is experimental.
+LEAN_SERVE_ENV = {
+    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
+    "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
+    "RAY_SERVE_USE_GRPC_BY_DEFAULT": "1",
+    "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1000",
+    "RAY_SERVE_LOG_TO_STDERR": "0",
+}
 
 
 class StartupError(RuntimeError):
@@ -34,6 +44,8 @@ def _ray_env(fleet: FleetConfig) -> dict[str, str]:
     env = {"TOKENIZERS_PARALLELISM": "false", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
     if not any(m.source.hf for m in fleet.models):
         env["HF_HUB_OFFLINE"] = "1"  # every model is local: never try the hub
+    if fleet.ray.lean_request_path:
+        env.update(LEAN_SERVE_ENV)
     return env
 
 
@@ -54,6 +66,8 @@ class LocalStack:
 
     def start(self) -> None:
         """Start Ray, deploy the fleet and block until `/health` is ready. Raises StartupError."""
+        env = _ray_env(self.fleet)
+        os.environ.update(env)  # before importing Ray: Serve reads its settings at import
         import ray
         from ray import serve
 
@@ -64,7 +78,7 @@ class LocalStack:
         self._say(f"==> [ray] starting local Ray ({num_cpus} CPUs)")
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=self.verbose,
                  object_store_memory=self.fleet.ray.object_store_memory_mib * 2**20,
-                 runtime_env={"env_vars": _ray_env(self.fleet)})
+                 runtime_env={"env_vars": env})
         self._started_ray = True
         serve.start(http_options={"host": self.fleet.server.host, "port": self.fleet.server.port})
         self._say(f"==> [engines] deploying {len(self.fleet.models)} model(s): {', '.join(self.fleet.model_ids)}")
