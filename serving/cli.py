@@ -5,6 +5,10 @@
     petit models list                      the packaged models Petit knows
     petit config check FILE                validate a fleet file
     petit helm-values FLEET [-o OUT]       turn a fleet file into Helm values
+    petit loadtest ...                     load test with SLA verdicts and a report (loadtests/)
+    petit autoscaler run|budget ...        the GPU-scarcity autoscaler (autoscaler/)
+    petit simulate ...                     compare autoscaling policies on a trace
+    petit router train|eval ...            the learned cost/quality router (serving/router/)
 """
 
 from __future__ import annotations
@@ -85,12 +89,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         stack.stop()
 
 
-def cmd_helm_values(argv: list[str]) -> int:
-    from serving.helm_values import main as helm_main
-
-    return helm_main(argv)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="petit", description="Serve a mixed fleet of LLMs behind one endpoint.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -117,16 +115,47 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     check.set_defaults(func=cmd_config_check)
 
-    sub.add_parser("helm-values", help="turn a fleet file into Helm values (see `petit helm-values -h`)",
-                   add_help=False)
+    for name, text in (("helm-values", "turn a fleet file into Helm values"),
+                       ("loadtest", "run a load test against an endpoint and judge it against SLAs"),
+                       ("autoscaler", "the GPU-scarcity autoscaler (run, budget)"),
+                       ("simulate", "compare autoscaling policies on a trace"),
+                       ("router", "train or evaluate the cost/quality router (train, eval)")):
+        sub.add_parser(name, help=f"{text} (see `petit {name} -h`)", add_help=False)
     return parser
+
+
+# Subcommands whose own module parses its arguments: (module, keep the command word in argv).
+PASSTHROUGH = {
+    "helm-values": ("serving.helm_values", False),
+    "loadtest": ("loadtests.cli", False),
+    "autoscaler": ("autoscaler.cli", True),
+    "simulate": ("autoscaler.cli", True),
+    "router train": ("serving.router.train", False),
+    "router eval": ("serving.router.eval", False),
+}
+
+
+def _passthrough(argv: list[str]) -> int | None:
+    import importlib
+
+    for words, (module, keep) in PASSTHROUGH.items():
+        n = len(words.split())
+        if argv[:n] == words.split():
+            return importlib.import_module(module).main(argv if keep else argv[n:])
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "helm-values":
-        return cmd_helm_values(argv[1:])
-    args = build_parser().parse_args(argv)
+    delegated = _passthrough(argv)
+    if delegated is not None:
+        return delegated
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):  # e.g. `petit router` without train/eval
+        words = [w for w in PASSTHROUGH if w.startswith(f"{argv[0]} ")]
+        print(f"usage: petit {{{', '.join(words)}}} ...", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except FleetConfigError as err:
