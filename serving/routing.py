@@ -13,7 +13,7 @@ Pure module: no Ray, vLLM or FastAPI imports, no I/O, no clock.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol
+from typing import Callable, Mapping, Protocol
 
 from serving.config import AUTO_MODEL, FleetConfig, ModelConfig
 from serving.cost import estimate_cost_usd
@@ -53,10 +53,42 @@ class FleetSnapshot:
 
 
 @dataclass(frozen=True)
+class RequestConstraints:
+    """What one request allows the router to do (parsed by `serving.router.constraints`).
+
+    `max_cost_usd`: the most this request may cost (estimated with its max_tokens);
+    `min_tier`: the lowest quality tier that may answer it; `allow_downgrade`:
+    whether the router may send it below the tier it would pick when the fleet
+    is short of capacity (the routing state's downgrade share).
+    """
+
+    max_cost_usd: float | None = None
+    min_tier: str | None = None
+    allow_downgrade: bool = True
+
+
+@dataclass(frozen=True)
+class DifficultyPrediction:
+    """What the difficulty predictor says about a prompt (see `serving.router.predictor`).
+
+    `score`: the routing score, same scale as the routing threshold (>= threshold:
+    worth the strong model); `p_weak_ok` / `p_strong_ok`: predicted chance that
+    the cheapest / the strongest tier answers well.
+    """
+
+    score: float
+    p_weak_ok: float
+    p_strong_ok: float
+
+
+@dataclass(frozen=True)
 class RouteRequest:
     model: str  # what the client sent: a fleet model id or "auto"
     max_tokens: int  # requested output budget (or the fleet default)
     prompt_tokens: Mapping[str, int] = field(default_factory=dict)  # per candidate model id
+    constraints: RequestConstraints = RequestConstraints()
+    prediction: DifficultyPrediction | None = None  # None: no prediction (policies fall back)
+    route_key: float = 0.5  # uniform in [0, 1) per request (e.g. from a hash of its id), for share splits
 
 
 @dataclass(frozen=True)
@@ -65,6 +97,8 @@ class RouteDecision:
     reason: str
     expected_cost_usd: float | None = None
     predicted_quality: float | None = None
+    escalate_to: str | None = None  # cascade: the model to retry with when the first answer is not confident
+    strong_score: float | None = None  # the prediction's routing score, when one was used
 
 
 class RoutingError(Exception):
@@ -119,7 +153,24 @@ class CheapestFitPolicy:
         return RouteDecision(best.id, reason, expected_cost_usd=best.cost(prompt, request.max_tokens))
 
 
-POLICIES: dict[str, type] = {CheapestFitPolicy.name: CheapestFitPolicy}
+def _learned() -> RoutingPolicy:
+    # serving.router imports this module: import it at call time.
+    from serving.router.policies import LearnedPolicy
+
+    return LearnedPolicy()
+
+
+def _cascade() -> RoutingPolicy:
+    from serving.router.policies import CascadePolicy
+
+    return CascadePolicy()
+
+
+# name -> zero-argument factory. "learned" and "cascade" load the shipped router
+# artefact; to share one artefact and routing state with a predictor, build
+# them with serving.router.predictor.build_learned_router instead.
+POLICIES: dict[str, Callable[[], RoutingPolicy]] = {
+    CheapestFitPolicy.name: CheapestFitPolicy, "learned": _learned, "cascade": _cascade}
 
 
 def build_policy(name: str) -> RoutingPolicy:

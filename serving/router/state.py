@@ -1,0 +1,85 @@
+"""The run-time routing state, and a holder to read and change it without a restart (pure).
+
+The autoscaler (or an operator) pushes a new `RoutingState`; policies read
+the holder's current value at every decision. No module globals: build one
+holder per replica and pass it to the policies that share it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+
+from serving.config import Tier
+
+TIERS = tuple(t.value for t in Tier)
+
+
+def _unit(name: str, v: float | None) -> None:
+    if v is not None and not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
+        raise ValueError(f"{name} must lie in [0, 1], got {v!r}")
+
+
+@dataclass(frozen=True)
+class RoutingState:
+    """What the router may do right now. Raises ValueError on construction when a field is out of range.
+
+    - `threshold`: routing score at or above which a prompt goes to the strong tier;
+      None: derive it from `strong_share` (or the artefact's default share).
+    - `strong_share`: target share of strong-tier calls, calibrated into a threshold
+      on the artefact's score sample (ignored when `threshold` is set).
+    - `allowed_tiers`: tiers that may answer `auto` requests (None: all).
+    - `downgrade_share`: share of strong-routed requests (that allow it) sent one
+      gate lower, e.g. while GPUs are short.
+    - `headroom`: per model id, spare capacity in [0, 1] (unknown ids: from ready replicas).
+    - `traffic_weights`: per model id, a preference in [0, 1] (unknown ids: 1).
+    - `version`: bumped by the pusher; shows up in logs.
+    """
+
+    threshold: float | None = None
+    strong_share: float | None = None
+    allowed_tiers: frozenset[str] | None = None
+    downgrade_share: float = 0.0
+    headroom: Mapping[str, float] = field(default_factory=dict)
+    traffic_weights: Mapping[str, float] = field(default_factory=dict)
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        if self.threshold is not None and (not isinstance(self.threshold, (int, float)) or math.isnan(self.threshold)):
+            raise ValueError(f"threshold must be a number, got {self.threshold!r}")
+        _unit("strong_share", self.strong_share)
+        _unit("downgrade_share", self.downgrade_share)
+        for name, table in (("headroom", self.headroom), ("traffic_weights", self.traffic_weights)):
+            for k, v in table.items():
+                _unit(f"{name}[{k}]", v)
+        if self.allowed_tiers is not None:
+            object.__setattr__(self, "allowed_tiers", frozenset(self.allowed_tiers))
+            unknown = sorted(self.allowed_tiers - set(TIERS))
+            if unknown or not self.allowed_tiers:
+                raise ValueError(f"allowed_tiers must be a non-empty subset of {TIERS}, got {sorted(self.allowed_tiers)}")
+
+
+class RoutingStateHolder:
+    """The current `RoutingState` of one replica; `get` is lock-free, `set`/`update` are atomic."""
+
+    def __init__(self, state: RoutingState | None = None) -> None:
+        self._state = state or RoutingState()
+        self._lock = threading.Lock()
+
+    def get(self) -> RoutingState:
+        return self._state
+
+    def set(self, state: RoutingState) -> RoutingState:
+        if not isinstance(state, RoutingState):
+            raise TypeError(f"expected RoutingState, got {type(state).__name__}")
+        with self._lock:
+            self._state = state
+        return state
+
+    def update(self, **changes: object) -> RoutingState:
+        """Replace some fields (validated) and bump `version`. Raises ValueError/TypeError."""
+        with self._lock:
+            self._state = replace(self._state, **changes, version=self._state.version + 1)
+            return self._state
