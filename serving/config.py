@@ -19,6 +19,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from autoscaler.config import AutoscalerConfig, check_against_fleet
+
 DEFAULT_CACHE_DIR = "~/.cache/petit/models"
 AUTO_MODEL = "auto"
 
@@ -121,6 +123,10 @@ class ModelConfig(_Strict):
     )
     max_ongoing_requests: int = Field(64, ge=1, description="Per replica, before Ray Serve queues.")
     max_queued_requests: int = Field(64, ge=1, description="Beyond this the ingress answers 429.")
+    quality: float | None = Field(
+        None, ge=0, description="Expected quality (e.g. accuracy in points) for the autoscaler; "
+        "overrides autoscaler.quality and the tier default."
+    )
 
     @model_validator(mode="after")
     def _id_not_alias(self) -> "ModelConfig":
@@ -130,7 +136,9 @@ class ModelConfig(_Strict):
 
 
 class RoutingConfig(_Strict):
-    default_policy: Literal["cheapest_fit"] = "cheapest_fit"
+    default_policy: Literal["cheapest_fit", "learned"] = Field(
+        "cheapest_fit", description="How `auto` picks a model: cheapest_fit (the cheapest model whose context "
+        "fits) or learned (the MiniLM difficulty router; see serving/router).")
     default_max_tokens: int = Field(256, ge=1, description="Assumed output length when a request sets no max_tokens.")
 
 
@@ -170,6 +178,7 @@ class FleetConfig(_Strict):
     server: ServerConfig = ServerConfig()
     ray: RayConfig = RayConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
+    autoscaler: AutoscalerConfig = AutoscalerConfig()
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "FleetConfig":
@@ -178,6 +187,7 @@ class FleetConfig(_Strict):
             if m.id in seen:
                 raise ValueError(f"model id '{m.id}' appears twice")
             seen.add(m.id)
+        check_against_fleet(self.autoscaler, [(m.id, m.tier.value, m.resources.gpus) for m in self.models])
         return self
 
     def model(self, model_id: str) -> ModelConfig:

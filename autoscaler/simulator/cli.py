@@ -1,0 +1,71 @@
+"""`petit simulate SCENARIO [--out DIR] [--policies ...]`: run and compare policies."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autoscaler.simulator.policies import build_policy
+from autoscaler.simulator.report import table, write
+from autoscaler.simulator.run import simulate
+from autoscaler.simulator.scenario import ScenarioError, load_scenario
+from autoscaler.simulator.traces import TraceError, load_trace
+from serving.config import FleetConfigError, load_fleet
+
+
+def _bar(policy: str):
+    def show(frac: float) -> None:
+        n = int(frac * 30)
+        sys.stderr.write(f"\r  {policy:<12} [{'#' * n}{'.' * (30 - n)}] {frac:4.0%}")
+        sys.stderr.flush()
+    return show
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", help="scenario YAML (see autoscaler/README.md)")
+    p.add_argument("--out", default="simulation-out", help="output folder (default: simulation-out)")
+    p.add_argument("--policies", nargs="*", help="subset of the scenario's policies")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
+    p.add_argument("--data-dir", help="override the data directory (traces)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Simulate every policy on the same trace; print the table; write the outputs."""
+    try:
+        sc, fleet_path = load_scenario(args.scenario)
+        if args.data_dir:
+            sc = sc.model_copy(update={"data_dir": args.data_dir})
+        fleet = load_fleet(fleet_path)
+        missing = [m for m in fleet.model_ids if m not in sc.profiles]
+        if missing:
+            raise ScenarioError(f"{args.scenario}: profiles: no profile for model(s) {', '.join(missing)}")
+        path = Path(sc.trace.path)
+        path = path if path.is_absolute() else sc.resolved_data_dir() / path
+        trace = load_trace(path, sc.trace.format, sc.trace.timestamp_unit).window(
+            sc.trace.start_s, sc.trace.duration_s, sc.trace.time_scale)
+        if not len(trace):
+            raise TraceError(f"{path}: no requests in the selected window")
+    except (ScenarioError, TraceError, FleetConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    results = []
+    for name in args.policies or sc.policies:
+        policy = build_policy(name, fleet, sc.gpus.total, sc.baselines)
+        results.append(simulate(sc, fleet, trace, policy, progress=_bar(name)))
+        _bar(name)(1.0)
+        sys.stderr.write("\n")
+    print(table(results))
+    files = write(Path(args.out), sc.name, results, plots=not args.no_plots)
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="petit simulate", description=__doc__)
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

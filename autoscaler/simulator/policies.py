@@ -1,0 +1,109 @@
+"""Policies the simulator compares, all behind one interface:
+``control(snapshot, now) -> (replica targets, movable-traffic shares)``.
+
+- large_only: static; every GPU to the top-quality model, all traffic there.
+- static_mix: static; `static_mix_large_fraction` of GPUs to the top model, the
+  rest to the cheapest; traffic split by capacity.
+- queue_based: what Ray Serve does by default, per model: replicas =
+  ongoing requests / target, with up/down delays, no GPU awareness; fixed shares.
+- petit: :func:`autoscaler.policy.decide`, exactly as the live controller runs it.
+"""
+
+from __future__ import annotations
+
+import math
+
+from autoscaler.allocation import build_views
+from autoscaler.policy import decide, initial_state
+from autoscaler.simulator.scenario import Baselines
+from autoscaler.snapshot import FleetSnapshot, Plan
+from serving.config import FleetConfig
+
+
+class PetitPolicy:
+    """The live policy, fed simulated snapshots."""
+
+    name = "petit"
+
+    def __init__(self, fleet: FleetConfig):
+        self.fleet, self.state = fleet, initial_state(fleet)
+        self.last_plan: Plan | None = None
+
+    def control(self, snap: FleetSnapshot, now: float) -> tuple[dict[str, int], dict[str, float]]:
+        plan, self.state = decide(snap, self.fleet, self.state, now)
+        self.last_plan = plan
+        return {m: t.replicas for m, t in plan.targets.items()}, dict(plan.routing.shares)
+
+
+class StaticPolicy:
+    """Fixed replicas and shares."""
+
+    def __init__(self, name: str, targets: dict[str, int], shares: dict[str, float]):
+        self.name, self.targets, self.shares = name, targets, shares
+
+    def control(self, snap: FleetSnapshot, now: float) -> tuple[dict[str, int], dict[str, float]]:
+        return dict(self.targets), dict(self.shares)
+
+
+def large_only(fleet: FleetConfig, gpus: int) -> StaticPolicy:
+    views = build_views(fleet)
+    top = views[-1]
+    n = min(top.max, int(gpus // top.gpus))
+    targets = {v.id: 0 for v in views}
+    targets[top.id] = n
+    return StaticPolicy("large_only", targets, {top.id: 1.0})
+
+
+def static_mix(fleet: FleetConfig, gpus: int, b: Baselines) -> StaticPolicy:
+    views = build_views(fleet)
+    top, cheap = views[-1], views[0]
+    n_top = min(top.max, int(gpus * b.static_mix_large_fraction // top.gpus))
+    n_cheap = min(cheap.max, int((gpus - n_top * top.gpus) // cheap.gpus))
+    targets = {v.id: 0 for v in views}
+    targets.update({top.id: n_top, cheap.id: n_cheap})
+    cap = {top.id: n_top * top.capacity, cheap.id: n_cheap * cheap.capacity}
+    total = sum(cap.values()) or 1.0
+    return StaticPolicy("static_mix", targets, {k: c / total for k, c in cap.items()})
+
+
+class QueueBasedPolicy:
+    """Per-model autoscaling on ongoing requests (Ray Serve's default policy shape)."""
+
+    name = "queue_based"
+
+    def __init__(self, fleet: FleetConfig, b: Baselines):
+        self.views, self.b = build_views(fleet), b
+        self.targets = {m.id: m.replicas.start for m in fleet.models}
+        self.want_since: dict[str, tuple[int, float]] = {}
+        top, cheap = self.views[-1], self.views[0]
+        self.shares = {top.id: b.fixed_strong_share, cheap.id: 1 - b.fixed_strong_share}
+
+    def control(self, snap: FleetSnapshot, now: float) -> tuple[dict[str, int], dict[str, float]]:
+        for v in self.views:
+            s = snap.models[v.id]
+            want = max(v.min, min(v.max, math.ceil((s.in_flight + s.queue_depth) / self.b.queue_target_ongoing)))
+            cur = self.targets[v.id]
+            if want == cur:
+                self.want_since.pop(v.id, None)
+                continue
+            prev = self.want_since.get(v.id)
+            since = prev[1] if prev and (prev[0] > cur) == (want > cur) else now
+            self.want_since[v.id] = (want, since)
+            delay = self.b.queue_upscale_delay_s if want > cur else self.b.queue_downscale_delay_s
+            if now - since >= delay:
+                self.targets[v.id] = want
+                self.want_since.pop(v.id, None)
+        return dict(self.targets), dict(self.shares)
+
+
+def build_policy(name: str, fleet: FleetConfig, gpus: int, b: Baselines):
+    """A fresh policy object by scenario name."""
+    if name == "petit":
+        return PetitPolicy(fleet)
+    if name == "large_only":
+        return large_only(fleet, gpus)
+    if name == "static_mix":
+        return static_mix(fleet, gpus, b)
+    if name == "queue_based":
+        return QueueBasedPolicy(fleet, b)
+    raise ValueError(f"unknown policy '{name}'")

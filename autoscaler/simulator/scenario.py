@@ -1,0 +1,138 @@
+"""The strict scenario YAML of `petit simulate` (see autoscaler/README.md).
+
+Unknown keys and bad values raise :class:`ScenarioError` naming the file, the
+line and the key path. Relative paths: `fleet` is relative to the scenario file;
+`trace.path` is relative to the data directory (`data_dir`, else
+``$PETIT_DATA_DIR``, else ``../shared/data`` beside the repository root).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from autoscaler.simulator.profiles import BUILTIN_PROFILES, ReplicaProfile
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+POLICIES = ("large_only", "static_mix", "queue_based", "petit")
+
+
+class ScenarioError(ValueError):
+    """A scenario file could not be read or did not validate."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TraceSpec(_Strict):
+    path: str = Field(description="Trace file, relative to the data directory unless absolute.")
+    format: Literal["csv", "jsonl"] | None = Field(None, description="Default: from the suffix.")
+    timestamp_unit: Literal["ms", "s"] = Field("ms", description="jsonl only.")
+    time_scale: float = Field(1.0, gt=0, le=1000, description="2.0 replays the trace twice as fast.")
+    start_s: float = Field(0, ge=0, description="Skip this much of the trace (original clock).")
+    duration_s: float | None = Field(None, gt=0, description="Take this much of the trace (original clock).")
+
+
+class GpuSpec(_Strict):
+    total: int = Field(ge=1, le=100_000, description="GPUs at the start.")
+    per_node: int = Field(8, ge=1, le=64, description="GPUs per node; GPU events remove/restore whole nodes.")
+
+    @model_validator(mode="after")
+    def _whole_nodes(self) -> "GpuSpec":
+        if self.total % self.per_node:
+            raise ValueError(f"total ({self.total}) must be a multiple of per_node ({self.per_node})")
+        return self
+
+
+class GpuEvent(_Strict):
+    at_min: float = Field(ge=0, description="Simulated minute (after time_scale) of the event.")
+    gpus_fraction: float = Field(ge=0, le=1, description="Fraction of gpus.total available from then on.")
+
+
+class Baselines(_Strict):
+    static_mix_large_fraction: float = Field(0.5, ge=0, le=1, description="static_mix: GPUs given to the top tier.")
+    fixed_strong_share: float = Field(0.5, ge=0, le=1, description="queue_based: auto share sent to the top tier.")
+    queue_target_ongoing: float = Field(32, gt=0, description="queue_based: target ongoing requests per replica.")
+    queue_upscale_delay_s: float = Field(30, ge=0)
+    queue_downscale_delay_s: float = Field(600, ge=0)
+
+
+class Scenario(_Strict):
+    name: str = "scenario"
+    fleet: str = Field(description="Fleet YAML, relative to the scenario file.")
+    data_dir: str | None = Field(None, description="Default: $PETIT_DATA_DIR or ../shared/data.")
+    trace: TraceSpec
+    gpus: GpuSpec
+    events: list[GpuEvent] = Field(default_factory=list)
+    profiles: dict[str, str | ReplicaProfile] = Field(
+        description="Per model id: a built-in profile name or an inline profile.")
+    policies: list[Literal["large_only", "static_mix", "queue_based", "petit"]] = Field(
+        default_factory=lambda: list(POLICIES))
+    baselines: Baselines = Field(default_factory=Baselines)
+    tick_s: float = Field(0.25, gt=0, le=5, description="Simulation step.")
+    queue_timeout_s: float = Field(60, gt=0, description="Queued longer than this: the client gives up.")
+    auto_fraction: float = Field(1.0, ge=0, le=1, description="Share of requests sent as model=auto.")
+    bucket_s: float = Field(60, gt=0, description="Time-series resolution of the report.")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> "Scenario":
+        for mid, prof in self.profiles.items():
+            if isinstance(prof, str) and prof not in BUILTIN_PROFILES:
+                raise ValueError(f"profiles.{mid}: unknown profile '{prof}' (built in: {', '.join(BUILTIN_PROFILES)})")
+        times = [e.at_min for e in self.events]
+        if times != sorted(times):
+            raise ValueError("events must be sorted by at_min")
+        return self
+
+    def profile(self, model_id: str) -> ReplicaProfile:
+        p = self.profiles[model_id]
+        return BUILTIN_PROFILES[p] if isinstance(p, str) else p
+
+    def resolved_data_dir(self) -> Path:
+        return Path(self.data_dir or os.environ.get("PETIT_DATA_DIR") or REPO_ROOT.parent / "shared" / "data")
+
+
+def _line_of(root: yaml.Node | None, loc: tuple) -> int | None:
+    node, line = root, (root.start_mark.line + 1 if root is not None else None)
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            nxt = node.value[key]
+        else:
+            nxt = None
+        if nxt is None:
+            break
+        node, line = nxt, nxt.start_mark.line + 1
+    return line
+
+
+def load_scenario(path: str | Path) -> tuple[Scenario, Path]:
+    """Read and validate a scenario; returns it and the resolved fleet path."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+        data, root = yaml.safe_load(text), yaml.compose(text)
+    except OSError as err:
+        raise ScenarioError(f"{p}: cannot read scenario: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ScenarioError(f"{p}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{p}:1: a scenario must be a mapping")
+    try:
+        sc = Scenario.model_validate(data)
+    except ValidationError as err:
+        lines = [f"{p}: invalid scenario ({err.error_count()} problem(s))"]
+        for e in err.errors():
+            loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x in ("str", "ReplicaProfile")))
+            where = ".".join(str(x) for x in loc) or "(top level)"
+            msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+            lines.append(f"  {p}:{_line_of(root, loc) or 1}: {where}: {msg}")
+        raise ScenarioError("\n".join(lines)) from None
+    return sc, (p.parent / sc.fleet).resolve()

@@ -1,0 +1,64 @@
+from prometheus_client import CollectorRegistry
+
+from autoscaler.controller import Controller, Metrics
+from autoscaler.snapshot import GpuSupply, ModelSignals
+
+
+class Boom:
+    def read(self):
+        raise RuntimeError("boom")
+
+
+class Supply:
+    def __init__(self, g):
+        self.g = g
+
+    def read(self):
+        return GpuSupply(self.g)
+
+
+class Signals:
+    def read(self):
+        return {"s": ModelSignals(arrival_rps=1, output_tokens_per_s=500, ready_replicas=1),
+                "l": ModelSignals(ready_replicas=2)}
+
+
+class Rec:
+    def __init__(self, fail=False):
+        self.calls, self.fail = [], fail
+
+    def set_replicas(self, t):
+        if self.fail:
+            raise RuntimeError("actuator down")
+        self.calls.append(t)
+
+    def push(self, plan):
+        if self.fail:
+            raise RuntimeError("router down")
+        self.calls.append(plan)
+
+
+def make(gfleet, supply, signals, rep, rt):
+    reg = CollectorRegistry()
+    return Controller(gfleet, supply, signals, rep, rt, Metrics(reg), clock=lambda: 0.0), reg
+
+
+def test_applies_and_exports(gfleet):
+    rep, rt = Rec(), Rec()
+    ctl, reg = make(gfleet, Supply(16), Signals(), rep, rt)
+    plan = ctl.step(0.0)
+    assert plan.applied and rep.calls and rt.calls
+    assert reg.get_sample_value("petit_autoscaler_gpu_supply") == 16
+    assert reg.get_sample_value("petit_route_share", {"tier": "small"}) is not None
+    assert sum(s.value for m in reg.collect() if m.name == "petit_autoscaler_decisions" for s in m.samples
+               if s.name.endswith("_total")) == 2
+
+
+def test_survives_failing_adapters(gfleet):
+    rep = Rec()
+    ctl, reg = make(gfleet, Boom(), Boom(), rep, Rec(fail=True))
+    plan = ctl.step(0.0)
+    assert not plan.applied and "stale" in plan.reason and not rep.calls
+    ctl2, reg2 = make(gfleet, Supply(16), Signals(), Rec(fail=True), Rec(fail=True))
+    assert ctl2.step(0.0).applied
+    assert reg2.get_sample_value("petit_autoscaler_adapter_errors_total", {"adapter": "replicas"}) == 1

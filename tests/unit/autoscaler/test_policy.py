@@ -1,0 +1,75 @@
+from autoscaler.policy import decide, initial_state
+from autoscaler.snapshot import FleetSnapshot, GpuSupply, ModelSignals
+from serving.config import parse_fleet
+from tests.unit.autoscaler.conftest import gpu_fleet_dict
+
+
+def snap(gpus, t, rs=1, rl=2, out=1200.0, inp=6000.0, stale=False):
+    half = dict(arrival_rps=3, input_tokens_per_s=inp / 2, output_tokens_per_s=out / 2)
+    return FleetSnapshot({"s": ModelSignals(ready_replicas=rs, **half), "l": ModelSignals(ready_replicas=rl, **half)},
+                         GpuSupply(gpus), t, stale=stale)
+
+
+def run(fleet, seq):
+    st, plans = initial_state(fleet), []
+    for s in seq:
+        p, st = decide(s, fleet, st, s.taken_at)
+        plans.append(p)
+    return plans
+
+
+def test_bounds_and_budget_always_hold(gfleet):
+    for g in (4, 5, 8, 13, 16, 40):
+        for p in run(gfleet, [snap(g, t * 5.0) for t in range(10)]):
+            assert p.gpus_planned <= g
+            for m in gfleet.models:
+                assert m.replicas.min <= p.targets[m.id].replicas <= m.replicas.max
+            assert p.targets["s"].reason and p.routing.reason
+
+
+def test_scarcity_shifts_traffic_to_small_first(gfleet):
+    plans = run(gfleet, [snap(16, 0), snap(16, 5), snap(5, 10, rl=1), snap(5, 15, rl=1)])
+    before, after = plans[1], plans[2]
+    assert after.gpus_planned <= 5
+    assert after.routing.strong_share < before.routing.strong_share
+
+
+def test_prefers_goodput_per_gpu_when_overloaded(gfleet):
+    # 4 GPUs, heavy load: four small replicas beat one large one
+    p = run(gfleet, [snap(4, 0, rs=1, rl=0, out=20000, inp=60000)])[0]
+    assert p.targets["s"].replicas == 4 and p.targets["l"].replicas == 0
+    assert "overload" in p.reason
+
+
+def test_stale_never_scales(gfleet):
+    st = initial_state(gfleet)
+    p, st2 = decide(snap(1, 0, stale=True), gfleet, st, 0)
+    assert not p.applied and "stale" in p.reason
+    assert {m: t.replicas for m, t in p.targets.items()} == {"s": 1, "l": 2}
+    p, _ = decide(snap(16, 0), gfleet, st, 100)   # too old: 100 s > max_signal_age_s
+    assert not p.applied
+
+
+def test_budget_below_minimum_keeps_minimum():
+    d = gpu_fleet_dict()
+    d["models"][1]["replicas"] = {"min": 1, "max": 2}
+    f = parse_fleet(d, "t")
+    p = run(f, [snap(2, 0)])[0]
+    assert "budget_below_minimum" in p.reason
+    assert p.targets["s"].replicas == 1 and p.targets["l"].replicas == 1
+
+
+def test_scale_down_slower_than_up(gfleet):
+    hi = dict(out=6000, inp=30000)
+    plans = run(gfleet, [snap(40, 0, rs=1, rl=2, **hi), snap(40, 5, **hi), snap(40, 10), snap(40, 15)])
+    up = plans[0].targets["l"].replicas + plans[0].targets["s"].replicas
+    assert up > 3
+    assert plans[2].targets == plans[2].targets and plans[3].targets["l"].replicas >= plans[2].targets["l"].replicas - 1
+    assert "hold" in plans[3].targets["l"].reason or "hold" in plans[3].targets["s"].reason
+
+
+def test_cold_start_bridged_by_small(gfleet):
+    # large replicas planned but none ready: traffic must go to the small tier
+    p = run(gfleet, [snap(16, 0, rs=1, rl=0)])[0]
+    assert p.routing.shares.get("l", 0) == 0 and p.routing.shares["s"] == 1
+    assert "bridge" in p.reason or p.targets["s"].replicas >= 1
