@@ -1,0 +1,180 @@
+"""The report's charts: matplotlib (Agg) figures returned as base64 PNG. No Locust."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections import Counter, defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from loadtests.metrics import RequestSample  # noqa: E402
+from loadtests.results import RunResult  # noqa: E402
+
+PALETTE = ["#2563eb", "#f97316", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#64748b"]
+plt.rcParams.update({"font.size": 10, "axes.spines.top": False, "axes.spines.right": False,
+                     "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 100})
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", dpi=110)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _bin_width(r: RunResult) -> float:
+    return max(1.0, round(max(r.elapsed_s, 1.0) / 60))
+
+
+def _marks(ax, r: RunResult) -> None:
+    """Warm-up shaded, scarcity events as labelled vertical lines."""
+    if r.warmup_s > 0:
+        ax.axvspan(0, r.warmup_s, color="#94a3b8", alpha=0.15, lw=0)
+    for m in r.scarcity:
+        ax.axvline(m.at_s, color="#dc2626" if m.ok else "#7f1d1d", ls="--", lw=1.2)
+        ax.annotate(f"{m.gpus} GPU" + ("" if m.ok else " (failed)"), (m.at_s, 1), xycoords=("data", "axes fraction"),
+                    xytext=(3, -12), textcoords="offset points", color="#dc2626", fontsize=8)
+
+
+def _cdf(ax, values_ms: list[float], title: str) -> None:
+    ax.set_title(title)
+    if not values_ms:
+        ax.text(0.5, 0.5, "no data", ha="center", transform=ax.transAxes)
+        return
+    xs = sorted(values_ms)
+    ax.plot(xs, [(i + 1) / len(xs) for i in range(len(xs))], color=PALETTE[0], lw=1.8)
+    ax.set_xlabel("ms")
+    ax.set_ylim(0, 1.02)
+    for q, ls in ((0.5, ":"), (0.95, "--"), (0.99, "-.")):
+        ax.axhline(q, color="#64748b", ls=ls, lw=0.8)
+
+
+def latency_cdfs(samples: list[RequestSample]) -> str:
+    ok = [s for s in samples if s.ok]
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
+    _cdf(axes[0], [s.ttft_s * 1000 for s in ok if s.ttft_s is not None], "TTFT")
+    _cdf(axes[1], [x * 1000 for s in ok for x in s.itl_s], "ITL")
+    _cdf(axes[2], [s.tpot_s * 1000 for s in ok if s.tpot_s is not None], "TPOT")
+    _cdf(axes[3], [s.e2e_s * 1000 for s in ok if s.e2e_s is not None], "End-to-end")
+    axes[0].set_ylabel("share of requests (ITL: of tokens)")
+    return _png(fig)
+
+
+def latency_over_time(r: RunResult) -> str:
+    ok = [s for s in r.samples if s.ok]
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(14, 5.2), sharex=True)
+    a1.scatter([s.start_s for s in ok if s.ttft_s is not None], [s.ttft_s * 1000 for s in ok if s.ttft_s is not None],
+               s=6, alpha=0.5, color=PALETTE[0])
+    a1.set_ylabel("TTFT (ms)")
+    a1.set_title("TTFT per request (by send time) and ITL per token; grey = warm-up, red = GPU budget change")
+    pts = [(s.start_s + (s.ttft_s or 0) + sum(s.itl_s[:i + 1]), x * 1000) for s in ok for i, x in enumerate(s.itl_s)]
+    if pts:
+        a2.scatter([p[0] for p in pts], [p[1] for p in pts], s=3, alpha=0.25, color=PALETTE[1])
+    a2.set_ylabel("ITL (ms)")
+    a2.set_xlabel("seconds since start")
+    for ax in (a1, a2):
+        _marks(ax, r)
+    return _png(fig)
+
+
+def _bins(r: RunResult) -> tuple[float, int]:
+    w = _bin_width(r)
+    return w, int(max(r.elapsed_s, 1.0) // w) + 1
+
+
+def throughput(r: RunResult) -> str:
+    w, n = _bins(r)
+    done, toks = [0] * n, [0] * n
+    for s in r.samples:
+        if s.ok and s.e2e_s is not None:
+            b = min(int((s.start_s + s.e2e_s) // w), n - 1)
+            done[b] += 1
+            toks[b] += s.output_tokens or 0
+    xs = [i * w for i in range(n)]
+    fig, ax = plt.subplots(figsize=(14, 3.2))
+    ax.bar(xs, [d / w for d in done], width=w * 0.9, align="edge", color=PALETTE[0], alpha=0.7, label="requests/s")
+    if r.users:
+        ax.plot([u[0] for u in r.users], [u[1] for u in r.users], color="#64748b", lw=1.2, ls="--", label="users")
+    ax.set_ylabel("completed requests/s · users")
+    ax2 = ax.twinx()
+    ax2.plot([x + w / 2 for x in xs], [t / w for t in toks], color=PALETTE[2], lw=1.8, label="output tokens/s")
+    ax2.set_ylabel("output tokens/s")
+    ax2.grid(False)
+    _marks(ax, r)
+    fig.legend(loc="upper right", ncols=3, frameon=False)
+    ax.set_xlabel("seconds since start")
+    ax.set_title("Throughput")
+    return _png(fig)
+
+
+def model_share(r: RunResult) -> str:
+    w, n = _bins(r)
+    per: dict[str, list[int]] = defaultdict(lambda: [0] * n)
+    for s in r.samples:
+        if s.ok:
+            per[s.model or "unknown"][min(int(s.start_s // w), n - 1)] += 1
+    fig, ax = plt.subplots(figsize=(14, 3.0))
+    if per:
+        totals = [sum(v[i] for v in per.values()) or 1 for i in range(n)]
+        names = sorted(per)
+        ax.stackplot([i * w for i in range(n)], *[[per[m][i] / totals[i] for i in range(n)] for m in names],
+                     labels=names, colors=PALETTE[:len(names)], alpha=0.85, step="post")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share of requests")
+    ax.set_xlabel("seconds since start")
+    ax.set_title("Which model answered")
+    _marks(ax, r)
+    return _png(fig)
+
+
+def cost(r: RunResult) -> str:
+    w, n = _bins(r)
+    usd, toks = [0.0] * n, [0] * n
+    by_model: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for s in r.samples:
+        if s.ok and s.cost_usd is not None and s.output_tokens:
+            b = min(int(s.start_s // w), n - 1)
+            usd[b] += s.cost_usd
+            toks[b] += s.output_tokens
+            by_model[s.model or "unknown"][0] += s.cost_usd
+            by_model[s.model or "unknown"][1] += s.output_tokens
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(14, 3.0), gridspec_kw={"width_ratios": [3, 1]})
+    xs = [i * w for i in range(n) if toks[i]]
+    a1.plot(xs, [usd[i] / toks[i] * 1e6 for i in range(n) if toks[i]], color=PALETTE[3], marker="o", ms=3)
+    a1.set_ylabel("USD per 1M output tokens")
+    a1.set_ylim(bottom=0)
+    a1.set_xlabel("seconds since start")
+    a1.set_title("Cost per 1M output tokens over time")
+    _marks(a1, r)
+    names = sorted(by_model)
+    a2.barh(names, [by_model[m][0] / by_model[m][1] * 1e6 for m in names], color=PALETTE[:len(names)])
+    a2.set_title("by model")
+    a2.set_xlabel("USD / 1M output tokens")
+    return _png(fig)
+
+
+def errors(r: RunResult) -> str | None:
+    bad = [s for s in r.samples if not s.ok]
+    if not bad:
+        return None
+    w, n = _bins(r)
+    kinds = Counter(s.error_type or "unknown" for s in bad)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(14, 3.0), gridspec_kw={"width_ratios": [1, 3]})
+    names = [k for k, _ in kinds.most_common()]
+    a1.barh(names, [kinds[k] for k in names], color=PALETTE[4])
+    a1.set_title("errors by type")
+    for j, k in enumerate(names[:6]):
+        counts = [0] * n
+        for s in bad:
+            if (s.error_type or "unknown") == k:
+                counts[min(int(s.start_s // w), n - 1)] += 1
+        a2.plot([i * w for i in range(n)], counts, label=k, color=PALETTE[(j + 4) % len(PALETTE)], lw=1.5)
+    a2.set_title(f"errors per {w:g} s")
+    a2.legend(frameon=False)
+    _marks(a2, r)
+    return _png(fig)

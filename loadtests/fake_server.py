@@ -1,0 +1,177 @@
+"""A fake OpenAI-compatible server with controlled timing, for tests and the load-generator benchmark.
+
+    python -m loadtests.fake_server --port 9100 --ttft 0.05 --itl 0.01 [--petit]
+
+Streams (`stream: true`) send a role-only chunk at once, the first content
+chunk `--ttft` seconds after the request arrived, then one content chunk (one
+token) every `--itl` seconds, then the usage chunk when
+`stream_options.include_usage` is set, then `[DONE]`. The number of tokens is
+the request's `max_tokens` / `max_completion_tokens` (default 16). With
+`--petit` it behaves like Petit: `x-petit-*` headers and a `"petit"` field in
+the usage chunk; `model: auto` alternates between the `--models`.
+
+`--fail-every N` answers every N-th request with HTTP 500; `--fail-status S`
+answers every request with S. `POST /admin/budget {"gpus": N}` is the
+autoscaler's admin call (recorded; `GET /admin/budget` lists them).
+
+Prints `READY http://HOST:PORT` once listening.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+
+from aiohttp import web
+
+PRICE_PER_TOKEN = {"small": 0.2e-6, "large": 1.0e-6}
+
+
+class FakeOpenAI:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.models = args.models.split(",")
+        self.count = 0
+        self.budgets: list[dict] = []
+        self.t0 = time.monotonic()
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.completions)
+        app.router.add_post("/v1/completions", self.completions)
+        app.router.add_get("/v1/models", self.list_models)
+        app.router.add_get("/health", self.health)
+        app.router.add_post("/admin/budget", self.set_budget)
+        app.router.add_get("/admin/budget", self.get_budgets)
+        return app
+
+    async def health(self, _: web.Request) -> web.Response:
+        return web.Response(text="ready")
+
+    async def list_models(self, _: web.Request) -> web.Response:
+        data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.models + ["auto"]]
+        return web.json_response({"object": "list", "data": data})
+
+    async def set_budget(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("gpus"), int) or body["gpus"] < 0:
+            return web.json_response({"error": "body must be {\"gpus\": N}"}, status=400)
+        self.budgets.append({"gpus": body["gpus"], "t": time.monotonic() - self.t0})
+        return web.json_response({"gpus": body["gpus"]})
+
+    async def get_budgets(self, _: web.Request) -> web.Response:
+        return web.json_response(self.budgets)
+
+    def _pick(self, requested: str) -> str:
+        if requested != "auto":
+            return requested
+        return self.models[self.count % len(self.models)]
+
+    def _headers(self, model: str, n_out: int, basis: str) -> dict:
+        if not self.args.petit:
+            return {}
+        tier = "small" if model == self.models[0] else "large"
+        return {"x-petit-model": model, "x-petit-route-reason": "cheapest_fit",
+                "x-petit-cost-usd": f"{n_out * PRICE_PER_TOKEN[tier]:.10f}", "x-petit-cost-basis": basis}
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.perf_counter()
+        self.count += 1
+        body = await request.json()
+        if self.args.fail_status or (self.args.fail_every and self.count % self.args.fail_every == 0):
+            status = self.args.fail_status or 500
+            return web.json_response({"error": {"message": "injected failure", "type": "server_error"}},
+                                     status=status)
+        model = self._pick(body.get("model", "auto"))
+        n_out = int(body.get("max_completion_tokens") or body.get("max_tokens") or 16)
+        prompt = json.dumps(body.get("messages") or body.get("prompt") or "")
+        usage = {"prompt_tokens": max(1, len(prompt.split())), "completion_tokens": n_out,
+                 "total_tokens": n_out + max(1, len(prompt.split()))}
+        chat = request.path.endswith("chat/completions")
+        if not body.get("stream"):
+            await asyncio.sleep(self.args.ttft + self.args.itl * (n_out - 1))
+            text = "tok " * n_out
+            choice = {"index": 0, "message": {"role": "assistant", "content": text}} if chat else {"index": 0, "text": text}
+            return web.json_response({"id": "x", "object": "chat.completion", "model": model, "choices": [choice],
+                                      "usage": usage}, headers=self._headers(model, n_out, "usage"))
+        return await self._stream(request, body, model, n_out, usage, chat, arrived)
+
+    async def _stream(self, request, body, model, n_out, usage, chat, arrived) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream",
+                                           **self._headers(model, n_out, "estimate")})
+        await resp.prepare(request)
+
+        def chunk(content: str | None) -> bytes:
+            if chat:
+                delta = {"content": content} if content is not None else {"role": "assistant", "content": ""}
+                obj = {"id": "x", "object": "chat.completion.chunk", "model": model,
+                       "choices": [{"index": 0, "delta": delta}]}
+            else:
+                obj = {"id": "x", "object": "text_completion", "model": model,
+                       "choices": [{"index": 0, "text": content or ""}]}
+            return f"data: {json.dumps(obj)}\n\n".encode()
+
+        try:
+            await self._tokens(resp, body, model, n_out, usage, chat, arrived, chunk)
+        except ConnectionResetError:  # the client went away (end of a load test): nothing to do
+            pass
+        return resp
+
+    async def _tokens(self, resp, body, model, n_out, usage, chat, arrived, chunk) -> None:
+        if chat:
+            await resp.write(chunk(None))
+        for i in range(n_out):
+            due = arrived + self.args.ttft + i * self.args.itl
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            await resp.write(chunk("tok "))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            last = {"id": "x", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage}
+            if self.args.petit:
+                tier = "small" if model == self.models[0] else "large"
+                last["petit"] = {"model": model, "cost_usd": n_out * PRICE_PER_TOKEN[tier]}
+            await resp.write(f"data: {json.dumps(last)}\n\n".encode())
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m loadtests.fake_server", description=__doc__.split("\n")[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9100)
+    p.add_argument("--ttft", type=float, default=0.05, help="seconds to the first content chunk")
+    p.add_argument("--itl", type=float, default=0.01, help="seconds between content chunks")
+    p.add_argument("--models", default="fake-small,fake-large", help="comma-separated; the first is tier small")
+    p.add_argument("--petit", action="store_true", help="send Petit's headers and usage-chunk field")
+    p.add_argument("--fail-every", type=int, default=0, help="answer every N-th request with HTTP 500")
+    p.add_argument("--fail-status", type=int, default=0, help="answer every request with this status")
+    return p.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    runner = web.AppRunner(FakeOpenAI(args).app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, args.host, args.port, backlog=1024).start()
+    print(f"READY http://{args.host}:{args.port}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        import uvloop  # optional: only makes the fake faster
+        run = uvloop.run
+    except ImportError:
+        run = asyncio.run
+    try:
+        run(serve(args))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

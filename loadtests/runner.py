@@ -1,0 +1,116 @@
+"""Run a scenario with Locust in this process (headless) and return a RunResult.
+
+Order: build the workload (may raise LoadTestInputError), check the target is
+reachable, then start Locust's local runner with the scenario's shape while
+this loop records users over time and fires scarcity events. Ctrl-C (SIGINT)
+ends the run early: the result is marked partial and still reported.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from datetime import datetime, timezone
+
+import gevent
+from geventhttpclient import HTTPClient
+from locust.env import Environment
+
+from loadtests.locust_glue import OpenAIStreamUser, shape_class, split_target
+from loadtests.results import RunResult, ScarcityMark
+from loadtests.scenario import ScarcitySpec, ScenarioSpec
+from loadtests.shapes import due_events
+from loadtests.workload import Workload
+
+
+def check_target(target: str, timeout_s: float = 10.0) -> str | None:
+    """None if `GET {target}/v1/models` answers 2xx; else the problem in words."""
+    base, prefix = split_target(target)
+    try:
+        http = HTTPClient.from_url(base, connection_timeout=timeout_s, network_timeout=timeout_s)
+    except Exception as err:  # bad URL, DNS
+        return f"cannot reach {target}: {type(err).__name__}: {err}"
+    try:
+        with gevent.Timeout(timeout_s, TimeoutError(f"no answer within {timeout_s:g} s")):
+            resp = http.get(prefix + "/v1/models")
+            status, body = resp.status_code, resp.read()[:200]
+        if status >= 400:
+            return f"{target}/v1/models answered HTTP {status}: {body.decode('utf-8', 'replace')}"
+        return None
+    except (OSError, TimeoutError, ConnectionError) as err:
+        return f"cannot reach {target}: {type(err).__name__}: {err}"
+    finally:
+        http.close()
+
+
+def post_budget(spec: ScarcitySpec, gpus: int, timeout_s: float = 10.0) -> tuple[bool, str]:
+    """POST {admin_url}/admin/budget {"gpus": N}; (ok, detail)."""
+    base, prefix = split_target(spec.admin_url)
+    try:
+        http = HTTPClient.from_url(base, connection_timeout=timeout_s, network_timeout=timeout_s)
+        try:
+            resp = http.post(prefix + "/admin/budget", body=json.dumps({"gpus": gpus}).encode(),
+                             headers={"content-type": "application/json"})
+            detail = resp.read()[:200].decode("utf-8", "replace")
+            return resp.status_code < 400, f"HTTP {resp.status_code} {detail}"
+        finally:
+            http.close()
+    except Exception as err:  # the run goes on; the report shows the failed event
+        return False, f"{type(err).__name__}: {err}"
+
+
+class _Interrupt:
+    def __init__(self) -> None:
+        self.hit = False
+
+    def __call__(self, *_: object) -> None:
+        self.hit = True
+
+
+def run(spec: ScenarioSpec, workload: Workload, target: str, out=None) -> RunResult:
+    """Run the scenario against `target`; never raises for target problems (see result.problem)."""
+    result = RunResult(spec.name, target, spec.model, datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                       spec.duration_s, spec.warmup_s)
+    problem = check_target(target)
+    if problem is not None:
+        result.problem = problem
+        return result
+    env = Environment(user_classes=[OpenAIStreamUser], shape_class=shape_class(spec.build_shape())(),
+                      host=target)
+    env.petit_workload = workload  # type: ignore[attr-defined]
+    runner = env.create_local_runner()
+    stop = _Interrupt()
+    handler = gevent.signal_handler(signal.SIGINT, stop)
+    try:
+        workload.t0 = time.perf_counter()
+        runner.start_shape()
+        _watch(runner, spec, workload, result, stop, out)
+    finally:
+        runner.quit()
+        handler.cancel()
+    result.elapsed_s = time.perf_counter() - workload.t0
+    result.partial = result.partial or stop.hit
+    result.samples, result.lateness_s = list(workload.samples), list(workload.lateness_s)
+    return result
+
+
+def _watch(runner, spec: ScenarioSpec, workload: Workload, result: RunResult, stop: _Interrupt, out) -> None:
+    times = [e.at_s for e in spec.scarcity.events] if spec.scarcity else []
+    fired, last_print, shape = 0, 0.0, spec.build_shape()
+    while not stop.hit:
+        t = time.perf_counter() - workload.t0
+        if shape.tick(t) is None:
+            break
+        for i in due_events(times, t, fired):
+            ev = spec.scarcity.events[i]  # type: ignore[union-attr]
+            ok, detail = post_budget(spec.scarcity, ev.gpus)  # type: ignore[arg-type]
+            result.scarcity.append(ScarcityMark(round(time.perf_counter() - workload.t0, 3), ev.gpus, ok, detail))
+            fired = i + 1
+        result.users.append((round(t, 2), runner.user_count))
+        if out is not None and t - last_print >= 10:
+            last_print = t
+            done = len(workload.samples)
+            bad = sum(1 for s in workload.samples if not s.ok)
+            print(f"  t={t:6.1f}s  users={runner.user_count:4d}  requests={done}  errors={bad}", file=out, flush=True)
+        gevent.sleep(0.25)

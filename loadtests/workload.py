@@ -1,0 +1,98 @@
+"""What each request sends and how a finished request is recorded: the run's state.
+
+A :class:`Workload` is built once per run and handed to every Locust user
+(no globals). It is plain Python, driven by the users; pure module (no
+Locust, no I/O).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import count
+
+from loadtests.metrics import RequestSample
+from loadtests.pricing import PriceTable
+from loadtests.prompts import Prompt, SyntheticPrompts, is_correct
+from loadtests.scenario import ScenarioSpec
+from loadtests.shapes import ArrivalSchedule
+
+
+@dataclass(frozen=True)
+class Job:
+    index: int
+    prompt: Prompt
+    max_tokens: int
+    due_s: float | None = None   # trace replay: send at this time after the run start
+
+
+class Workload:
+    """Hands out jobs, builds request bodies and collects every raw sample."""
+
+    def __init__(self, spec: ScenarioSpec, prompts: SyntheticPrompts | list[Prompt], prices: PriceTable,
+                 schedule: ArrivalSchedule | None = None):
+        self.spec = spec
+        self.prompts = prompts
+        self.prices = prices
+        self.schedule = schedule
+        self.samples: list[RequestSample] = []
+        self.lateness_s: list[float] = []     # trace replay: how late arrivals were sent
+        self._ids = count()
+        self.t0: float | None = None          # perf_counter at the run start
+
+    def next_job(self) -> Job | None:
+        """The next request to send; None when a trace is exhausted."""
+        if self.schedule is None:
+            i = next(self._ids)
+            return Job(i, self._prompt(i, None), self.spec.max_tokens)
+        taken = self.schedule.take()
+        if taken is None:
+            return None
+        i, req = taken
+        return Job(i, self._prompt(i, req.input_tokens), req.output_tokens, req.at_s)
+
+    def _prompt(self, i: int, input_tokens: int | None) -> Prompt:
+        if isinstance(self.prompts, list):
+            return self.prompts[i % len(self.prompts)]
+        syn = self.spec.prompts.synthetic
+        return self.prompts.make(input_tokens or (syn.input_tokens if syn else 128), i)
+
+    def path(self) -> str:
+        return "/v1/chat/completions" if self.spec.endpoint == "chat" else "/v1/completions"
+
+    def body(self, job: Job) -> dict:
+        """The JSON body; streams ask for usage so TPOT uses the server's token count."""
+        body: dict = {"model": self.spec.model, "max_tokens": job.max_tokens, "stream": self.spec.stream}
+        if self.spec.endpoint == "chat":
+            body["messages"] = [{"role": "user", "content": job.prompt.text}]
+        else:
+            body["prompt"] = job.prompt.text
+        if self.spec.stream:
+            body["stream_options"] = {"include_usage": True}
+        body.update(self.spec.extra_body)
+        return body
+
+    def new_sample(self, now: float) -> RequestSample:
+        start = now - (self.t0 if self.t0 is not None else now)
+        return RequestSample(start_s=start, requested_model=self.spec.model, warmup=start < self.spec.warmup_s)
+
+    def apply_headers(self, sample: RequestSample, get) -> None:
+        """Petit's response headers (absent on plain OpenAI servers). `get(name)` -> str | None."""
+        sample.model = get("x-petit-model") or sample.model
+        sample.route_reason = get("x-petit-route-reason")
+        cost, basis = get("x-petit-cost-usd"), get("x-petit-cost-basis")
+        if cost is not None and basis == "usage":
+            sample.cost_usd, sample.cost_basis = float(cost), "usage"
+        elif cost is not None:
+            sample.cost_usd, sample.cost_basis = float(cost), "estimate"
+
+    def finish(self, sample: RequestSample, job: Job, answer: str) -> RequestSample:
+        """Price from the table when the server gave no exact cost; grade labelled prompts; keep it."""
+        if sample.ok and sample.cost_basis != "usage":
+            table = self.prices.cost_usd(sample.model or sample.requested_model, sample.prompt_tokens,
+                                         sample.output_tokens)
+            if table is not None:
+                sample.cost_usd, sample.cost_basis = table, "price_table"
+        if sample.ok:
+            sample.correct = is_correct(answer, job.prompt)
+        self.samples.append(sample)
+        return sample
