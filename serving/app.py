@@ -129,8 +129,16 @@ class PetitIngress:
         cfg = parse_fleet(fleet, "serveConfig args.fleet")
         self.client = RayModelClient(handles)
         self.client.start()
-        self.gateway = Gateway(cfg, self.client, build_policy(cfg.routing.default_policy),
-                               RequestTelemetry(cfg.telemetry), api_keys=api_keys_from_env(os.environ))
+        policy, predictor = build_policy(cfg.routing.default_policy), None
+        if cfg.routing.default_policy == "learned":
+            from serving.router.predictor import build_learned_router  # loads torch: only when asked for
+
+            router = build_learned_router()
+            policy, predictor = router.policy, router.predictor
+            if predictor is not None:
+                await predictor.warm_up()  # load the encoder now, not on the first request
+        self.gateway = Gateway(cfg, self.client, policy, RequestTelemetry(cfg.telemetry),
+                               api_keys=api_keys_from_env(os.environ), predictor=predictor)
 
     @api.post("/v1/chat/completions")
     async def chat(self, request: Request) -> Response:

@@ -12,6 +12,7 @@ import hmac
 import json
 import re
 import time
+import zlib
 from typing import Any, AsyncIterator, Mapping, Protocol
 
 from fastapi import FastAPI, Request
@@ -22,7 +23,11 @@ from serving.config import AUTO_MODEL, FleetConfig
 from serving.cost import format_cost
 from serving.errors import error_body
 from serving.protocol import ChatRequest, CompletionRequest, WireError, parse_body, validate
-from serving.routing import FleetSnapshot, RouteDecision, RouteRequest, RoutingError, RoutingPolicy, route
+from serving.router.constraints import BODY_KEY as CONSTRAINTS_KEY
+from serving.router.constraints import ConstraintError, parse_constraints
+from serving.router.predictor import prompt_text
+from serving.routing import (DifficultyPrediction, FleetSnapshot, RouteDecision, RouteRequest, RoutingError,
+                             RoutingPolicy, route)
 from serving.telemetry import RequestRecord, RequestTelemetry
 
 _CONTENT = re.compile(r'"(?:content|text)":"[^"]')
@@ -50,6 +55,11 @@ class ModelClient(Protocol):
         """`{"tokens": n}` or an error item from the model server."""
 
 
+class Predictor(Protocol):
+    async def apredict(self, text: str) -> DifficultyPrediction | None:
+        """The prompt's difficulty, or None when no prediction can be made."""
+
+
 class _HTTPError(Exception):
     def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
                  type_: str | None = None, headers: dict | None = None) -> None:
@@ -68,9 +78,11 @@ def _from_item(item: dict) -> _HTTPError:
 
 class Gateway:
     def __init__(self, fleet: FleetConfig, client: ModelClient, policy: RoutingPolicy,
-                 telemetry: RequestTelemetry, api_keys: frozenset[str] | None = None) -> None:
+                 telemetry: RequestTelemetry, api_keys: frozenset[str] | None = None,
+                 predictor: Predictor | None = None) -> None:
         self.fleet = fleet
         self.api_keys = api_keys
+        self.predictor = predictor
         self.client = client
         self.policy = policy
         self.telemetry = telemetry
@@ -90,7 +102,7 @@ class Gateway:
             rec.requested_model, rec.stream = req.model, req.stream
             if self.telemetry.config.record_prompts:
                 rec.prompt_text = json.dumps(body.get("messages") if kind == "chat" else body.get("prompt"))
-            decision = await self._route(kind, req, body)
+            decision = await self._route(kind, req, body, request.headers)
             rec.model, rec.route_reason = decision.model, decision.reason
             upstream = self.client.open(decision.model, kind, self._engine_body(body, req, decision))
             first = await self._first(upstream)
@@ -103,6 +115,8 @@ class Gateway:
             return self._fail(rec, t0, _HTTPError(400, err.message, err.param))
         except RoutingError as err:
             return self._fail(rec, t0, _HTTPError(err.status, err.message, err.param, err.code))
+        except ConstraintError as err:
+            return self._fail(rec, t0, _HTTPError(400, err.message, err.param, "invalid_constraint"))
         except Overloaded:
             retry = str(self.fleet.server.retry_after_s)
             return self._fail(rec, t0, _HTTPError(429, f"model '{rec.model}' is overloaded; retry after {retry}s",
@@ -139,16 +153,22 @@ class Gateway:
         ready = self.client.ready_replicas()
         models = {m: {"ready_replicas": ready.get(m, 0)} for m in self.fleet.model_ids}
         ok = all(v["ready_replicas"] > 0 for v in models.values())
+        routing = {"policy": self.policy.name, "degraded": bool(getattr(self.policy, "degraded", False))}
+        if routing["degraded"]:
+            routing["degraded_reason"] = getattr(self.policy, "degraded_reason", None)
         return JSONResponse({"status": "ready" if ok else "not_ready", "models": models,
-                             "routing_policy": self.policy.name}, status_code=200 if ok else 503)
+                             "routing_policy": self.policy.name, "routing": routing},
+                            status_code=200 if ok else 503)
 
     def metrics(self) -> Response:
         return Response(self.telemetry.metrics_text(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     # ---- steps -----------------------------------------------------------
-    async def _route(self, kind: str, req: ChatRequest | CompletionRequest, body: dict) -> RouteDecision:
+    async def _route(self, kind: str, req: ChatRequest | CompletionRequest, body: dict,
+                     headers: Mapping[str, str]) -> RouteDecision:
         snap = self.snapshot()
         budget = req.output_budget
+        constraints = parse_constraints(body, headers, sorted({m.tier for m in snap.models}))
         if req.model != AUTO_MODEL:
             decision = route(RouteRequest(req.model, budget or 1), snap, self.policy)
             limit = snap.get(decision.model).max_model_len
@@ -157,9 +177,15 @@ class Gateway:
                 raise _HTTPError(400, f"{param} ({budget}) must be below model '{decision.model}''s context "
                                       f"window of {limit} tokens", param)
             return decision
-        counts = await self._count_tokens(kind, body, [m.id for m in snap.models if m.ready_replicas > 0])
+        ready = [m.id for m in snap.models if m.ready_replicas > 0]
+        counting = self._count_tokens(kind, body, ready)
+        if self.predictor is not None:  # the encoder runs on its own thread, beside the token counts
+            counts, prediction = await asyncio.gather(counting, self.predictor.apredict(prompt_text(kind, body)))
+        else:
+            counts, prediction = await counting, None
         assumed = budget or self.fleet.routing.default_max_tokens
-        return route(RouteRequest(AUTO_MODEL, assumed, counts), snap, self.policy)
+        route_key = (zlib.crc32(json.dumps(body, sort_keys=True).encode()) & 0xFFFFFFFF) / 2**32
+        return route(RouteRequest(AUTO_MODEL, assumed, counts, constraints, prediction, route_key), snap, self.policy)
 
     async def _count_tokens(self, kind: str, body: dict, model_ids: list[str]) -> dict[str, int]:
         async def one(mid: str) -> dict:
@@ -180,6 +206,7 @@ class Gateway:
     @staticmethod
     def _engine_body(body: dict, req: ChatRequest | CompletionRequest, decision: RouteDecision) -> dict:
         out = dict(body, model=decision.model)
+        out.pop(CONSTRAINTS_KEY, None)  # Petit's own field: the engine need not see it
         if req.stream:  # always ask for usage: cost and telemetry need it; dropped later if unasked
             out["stream_options"] = dict(body.get("stream_options") or {}, include_usage=True)
         return out

@@ -237,3 +237,70 @@ def test_api_keys_when_configured(fleet):
         assert http.get("/v1/models").status_code == 401
         assert http.get("/v1/models", headers={"Authorization": "Bearer k1"}).status_code == 200
         assert http.get("/health").status_code == 200  # probes need no key
+
+
+class _RecordingPolicy:
+    """Routes like cheapest_fit but remembers what the gateway gave it."""
+
+    name = "recording"
+
+    def __init__(self, degraded=False):
+        self.seen = []
+        self.degraded, self.degraded_reason = degraded, "artefact missing" if degraded else None
+
+    def choose(self, request, fleet):
+        self.seen.append(request)
+        return CheapestFitPolicy().choose(request, fleet)
+
+
+class _FakePredictor:
+    def __init__(self):
+        self.texts = []
+
+    async def apredict(self, text):
+        from serving.routing import DifficultyPrediction
+
+        self.texts.append(text)
+        return DifficultyPrediction(score=0.9, p_weak_ok=0.2, p_strong_ok=0.8)
+
+
+def _gw(fleet, policy, predictor=None):
+    client = FakeModelClient({"small": FakeEngine("small", 64), "large": FakeEngine("large", 256)})
+    return Gateway(fleet, client, policy, RequestTelemetry(TelemetryConfig()), predictor=predictor), client
+
+
+def test_auto_passes_prediction_and_constraints_to_the_policy(fleet):
+    policy, predictor = _RecordingPolicy(), _FakePredictor()
+    gw, client = _gw(fleet, policy, predictor)
+    with TestClient(build_fastapi(gw)) as http:
+        r = http.post("/v1/chat/completions", headers={"x-petit-min-tier": "large"},
+                      json={"model": "auto", "messages": MSG, "max_tokens": 2, "petit": {"allow_downgrade": False}})
+    assert r.status_code == 200
+    (req,) = policy.seen
+    assert req.prediction.score == 0.9 and predictor.texts == ["hello there"]
+    assert req.constraints.min_tier == "large" and req.constraints.allow_downgrade is False
+    assert 0 <= req.route_key < 1
+    assert "petit" not in client.opened[-1][2]  # Petit's own field is not sent to the engine
+
+
+@pytest.mark.parametrize("headers, body_extra, param", [
+    ({"x-petit-min-tier": "huge"}, {}, "x-petit-min-tier"),
+    ({}, {"petit": {"max_cost_usd": -1}}, "petit.max_cost_usd"),
+    ({}, {"petit": {"colour": "red"}}, "petit.colour"),
+    ({}, {"petit": "cheap"}, "petit"),
+])
+def test_bad_constraints_are_400_with_param(fleet, headers, body_extra, param):
+    gw, _ = _gw(fleet, _RecordingPolicy())
+    with TestClient(build_fastapi(gw)) as http:
+        r = http.post("/v1/chat/completions", headers=headers,
+                      json={"model": "auto", "messages": MSG, **body_extra})
+    assert r.status_code == 400
+    assert r.json()["error"]["param"] == param and r.json()["error"]["code"] == "invalid_constraint"
+
+
+def test_health_reports_degraded_routing(fleet):
+    gw, _ = _gw(fleet, _RecordingPolicy(degraded=True))
+    with TestClient(build_fastapi(gw)) as http:
+        body = http.get("/health").json()
+    assert body["status"] == "ready"
+    assert body["routing"] == {"policy": "recording", "degraded": True, "degraded_reason": "artefact missing"}
