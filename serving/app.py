@@ -9,6 +9,7 @@ used by the local runner and the tests; `build_app_from_args` is the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -21,7 +22,7 @@ from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving.config import FleetConfig, ModelConfig, load_fleet, parse_fleet
+from serving.config import FleetConfig, ModelConfig, RoutingConfig, load_fleet, parse_fleet
 from serving.gateway import Gateway, Overloaded, not_found
 from serving.model_server import ModelServer
 from serving.models import is_prepared, prepare, resolve_model_path
@@ -129,16 +130,20 @@ class PetitIngress:
         cfg = parse_fleet(fleet, "serveConfig args.fleet")
         self.client = RayModelClient(handles)
         self.client.start()
-        policy, predictor = build_policy(cfg.routing.default_policy), None
-        if cfg.routing.default_policy == "learned":
-            from serving.router.predictor import build_learned_router  # loads torch: only when asked for
+        policies, predictor, state = await build_policies(cfg.routing)
+        self.gateway = Gateway(cfg, self.client, policies[cfg.routing.default_policy],
+                               RequestTelemetry(cfg.telemetry), api_keys=api_keys_from_env(os.environ),
+                               predictor=predictor, policies=policies, routing_state=state)
 
-            router = build_learned_router()
-            policy, predictor = router.policy, router.predictor
-            if predictor is not None:
-                await predictor.warm_up()  # load the encoder now, not on the first request
-        self.gateway = Gateway(cfg, self.client, policy, RequestTelemetry(cfg.telemetry),
-                               api_keys=api_keys_from_env(os.environ), predictor=predictor)
+    def set_routing_state(self, changes: dict) -> dict:
+        """Change the routing state at run time (autoscaler, operator). Raises ValueError/TypeError."""
+        if self.gateway.routing_state is None:
+            raise ValueError("this ingress runs no policy with a routing state (cheapest_fit only)")
+        return dataclasses.asdict(self.gateway.routing_state.update(**changes))
+
+    def get_routing_state(self) -> dict | None:
+        holder = self.gateway.routing_state
+        return None if holder is None else dataclasses.asdict(holder.get())
 
     @api.post("/v1/chat/completions")
     async def chat(self, request: Request) -> Response:
@@ -159,6 +164,27 @@ class PetitIngress:
     @api.get("/metrics")
     def metrics(self) -> Response:
         return self.gateway.metrics()
+
+
+async def build_policies(routing: RoutingConfig) -> tuple[dict, Any, Any]:
+    """The enabled policies by name, the difficulty predictor and the shared routing state.
+
+    The MiniLM router (and torch) is loaded only when `learned` or `cascade` is enabled.
+    """
+    names = {routing.default_policy, *routing.enabled_policies}
+    policies: dict[str, Any] = {"cheapest_fit": build_policy("cheapest_fit")}
+    predictor = state = None
+    if names & {"learned", "cascade"}:
+        from serving.router.policies import CascadePolicy
+        from serving.router.predictor import build_learned_router
+
+        router = build_learned_router()
+        state, predictor = router.state, router.predictor
+        policies["learned"] = router.policy
+        policies["cascade"] = CascadePolicy(state=state)
+        if predictor is not None:
+            await predictor.warm_up()  # load the encoder now, not on the first request
+    return {n: p for n, p in policies.items() if n in names}, predictor, state
 
 
 def _model_deployment(m: ModelConfig) -> Any:

@@ -135,10 +135,16 @@ class ModelConfig(_Strict):
         return self
 
 
+PolicyName = Literal["cheapest_fit", "learned", "cascade"]
+
+
 class RoutingConfig(_Strict):
-    default_policy: Literal["cheapest_fit", "learned"] = Field(
+    default_policy: PolicyName = Field(
         "cheapest_fit", description="How `auto` picks a model: cheapest_fit (the cheapest model whose context "
-        "fits) or learned (the MiniLM difficulty router; see serving/router).")
+        "fits), learned (the MiniLM difficulty router; see serving/router) or cascade (small first, escalate "
+        "on low confidence).")
+    enabled_policies: list[PolicyName] = Field(
+        default_factory=list, description="Further policies a request may pick with the x-petit-policy header.")
     default_max_tokens: int = Field(256, ge=1, description="Assumed output length when a request sets no max_tokens.")
 
 

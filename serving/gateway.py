@@ -19,9 +19,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from serving.cascading import run_cascade, without_logprobs_line
 from serving.config import AUTO_MODEL, FleetConfig
 from serving.cost import format_cost
-from serving.errors import error_body
+from serving.errors import HTTPError, error_body
 from serving.protocol import ChatRequest, CompletionRequest, WireError, parse_body, validate
 from serving.router.constraints import BODY_KEY as CONSTRAINTS_KEY
 from serving.router.constraints import ConstraintError, parse_constraints
@@ -31,6 +32,7 @@ from serving.routing import (DifficultyPrediction, FleetSnapshot, RouteDecision,
 from serving.telemetry import RequestRecord, RequestTelemetry
 
 _CONTENT = re.compile(r'"(?:content|text)":"[^"]')
+POLICY_HEADER = "x-petit-policy"
 COUNT_TIMEOUT_S = 10.0
 
 
@@ -60,27 +62,18 @@ class Predictor(Protocol):
         """The prompt's difficulty, or None when no prediction can be made."""
 
 
-class _HTTPError(Exception):
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
-                 type_: str | None = None, headers: dict | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.param, self.code, self.type, self.headers = (
-            status, message, param, code, type_, headers)
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(error_body(self.status, self.message, self.param, self.code, self.type),
-                            status_code=self.status, headers=self.headers)
-
-
-def _from_item(item: dict) -> _HTTPError:
-    return _HTTPError(item["status"], item["message"], item.get("param"), item.get("code"), item.get("error_type"))
+def _response(err: HTTPError) -> JSONResponse:
+    return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 
 
 class Gateway:
     def __init__(self, fleet: FleetConfig, client: ModelClient, policy: RoutingPolicy,
                  telemetry: RequestTelemetry, api_keys: frozenset[str] | None = None,
-                 predictor: Predictor | None = None) -> None:
+                 predictor: Predictor | None = None, policies: Mapping[str, RoutingPolicy] | None = None,
+                 routing_state: Any = None) -> None:
         self.fleet = fleet
+        self.policies = dict(policies or {})  # selectable per request with x-petit-policy
+        self.routing_state = routing_state  # a RoutingStateHolder when the router uses one
         self.api_keys = api_keys
         self.predictor = predictor
         self.client = client
@@ -104,40 +97,42 @@ class Gateway:
                 rec.prompt_text = json.dumps(body.get("messages") if kind == "chat" else body.get("prompt"))
             decision = await self._route(kind, req, body, request.headers)
             rec.model, rec.route_reason = decision.model, decision.reason
+            if decision.escalate_to is not None:
+                return await run_cascade(self, kind, body, req, decision, rec, t0)
             upstream = self.client.open(decision.model, kind, self._engine_body(body, req, decision))
             first = await self._first(upstream)
             if first["type"] == "error":
-                raise _from_item(first)
+                raise HTTPError.from_item(first)
             if first["type"] == "response":
                 return self._complete(first["body"], decision, rec, t0)
             return self._streaming(upstream, decision, rec, t0, req.wants_usage_chunk, req)
         except WireError as err:
-            return self._fail(rec, t0, _HTTPError(400, err.message, err.param))
+            return self._fail(rec, t0, HTTPError(400, err.message, err.param))
         except RoutingError as err:
-            return self._fail(rec, t0, _HTTPError(err.status, err.message, err.param, err.code))
+            return self._fail(rec, t0, HTTPError(err.status, err.message, err.param, err.code))
         except ConstraintError as err:
-            return self._fail(rec, t0, _HTTPError(400, err.message, err.param, "invalid_constraint"))
+            return self._fail(rec, t0, HTTPError(400, err.message, err.param, "invalid_constraint"))
         except Overloaded:
             retry = str(self.fleet.server.retry_after_s)
-            return self._fail(rec, t0, _HTTPError(429, f"model '{rec.model}' is overloaded; retry after {retry}s",
+            return self._fail(rec, t0, HTTPError(429, f"model '{rec.model}' is overloaded; retry after {retry}s",
                                                   code="overloaded", headers={"Retry-After": retry}))
-        except _HTTPError as err:
+        except HTTPError as err:
             return self._fail(rec, t0, err)
 
     def authorize(self, request: Request) -> None:
-        """Check `Authorization: Bearer KEY` when API keys are configured. Raises a 401 _HTTPError."""
+        """Check `Authorization: Bearer KEY` when API keys are configured. Raises a 401 HTTPError."""
         if self.api_keys is None:
             return
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not any(hmac.compare_digest(key.strip(), k) for k in self.api_keys):
-            raise _HTTPError(401, "missing or invalid API key (send 'Authorization: Bearer KEY')",
+            raise HTTPError(401, "missing or invalid API key (send 'Authorization: Bearer KEY')",
                              code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
 
     def models(self, request: Request) -> JSONResponse:
         try:
             self.authorize(request)
-        except _HTTPError as err:
-            return err.response()
+        except HTTPError as err:
+            return _response(err)
         snap = self.snapshot()
         data = [{"id": m.id, "object": "model", "created": self.created, "owned_by": "petit",
                  "max_model_len": m.max_model_len,
@@ -174,7 +169,7 @@ class Gateway:
             limit = snap.get(decision.model).max_model_len
             if budget is not None and budget >= limit:
                 param = "max_completion_tokens" if getattr(req, "max_completion_tokens", None) else "max_tokens"
-                raise _HTTPError(400, f"{param} ({budget}) must be below model '{decision.model}''s context "
+                raise HTTPError(400, f"{param} ({budget}) must be below model '{decision.model}''s context "
                                       f"window of {limit} tokens", param)
             return decision
         ready = [m.id for m in snap.models if m.ready_replicas > 0]
@@ -185,7 +180,18 @@ class Gateway:
             counts, prediction = await counting, None
         assumed = budget or self.fleet.routing.default_max_tokens
         route_key = (zlib.crc32(json.dumps(body, sort_keys=True).encode()) & 0xFFFFFFFF) / 2**32
-        return route(RouteRequest(AUTO_MODEL, assumed, counts, constraints, prediction, route_key), snap, self.policy)
+        request = RouteRequest(AUTO_MODEL, assumed, counts, constraints, prediction, route_key)
+        return route(request, snap, self._policy_for(headers))
+
+    def _policy_for(self, headers: Mapping[str, str]) -> RoutingPolicy:
+        """The default policy, or the one named in `x-petit-policy` (400 for one not enabled here)."""
+        name = headers.get(POLICY_HEADER)
+        if name is None or name == self.policy.name:
+            return self.policy
+        if name not in self.policies:
+            known = ", ".join(sorted({self.policy.name, *self.policies}))
+            raise HTTPError(400, f"routing policy '{name}' is not enabled here; enabled: {known}", POLICY_HEADER)
+        return self.policies[name]
 
     async def _count_tokens(self, kind: str, body: dict, model_ids: list[str]) -> dict[str, int]:
         async def one(mid: str) -> dict:
@@ -198,7 +204,7 @@ class Gateway:
         counts: dict[str, int] = {}
         for mid, res in zip(model_ids, results):
             if res.get("type") == "error" and 400 <= res["status"] < 500:
-                raise _from_item(res)  # the prompt itself is invalid: same answer from every model
+                raise HTTPError.from_item(res)  # the prompt itself is invalid: same answer from every model
             if "tokens" in res:
                 counts[mid] = res["tokens"]
         return counts
@@ -216,11 +222,11 @@ class Gateway:
         try:
             return await upstream.__anext__()
         except StopAsyncIteration:
-            raise _HTTPError(502, "the model server closed the request without answering") from None
+            raise HTTPError(502, "the model server closed the request without answering") from None
 
-    def _headers(self, decision: RouteDecision, cost: float | None, basis: str) -> dict:
+    def _headers(self, decision: RouteDecision, cost: float | None, basis: str, extra: dict | None = None) -> dict:
         h = {"x-petit-model": decision.model, "x-petit-route-reason": decision.reason,
-             "x-petit-cost-basis": basis}
+             "x-petit-cost-basis": basis, **(extra or {})}
         if cost is not None:
             h["x-petit-cost-usd"] = format_cost(cost)
         return h
@@ -229,32 +235,37 @@ class Gateway:
         rec.prompt_tokens = int(usage.get("prompt_tokens") or 0)
         rec.completion_tokens = int(usage.get("completion_tokens") or 0)
         m = self.snapshot().get(rec.model)
-        rec.cost_usd = m.cost(rec.prompt_tokens, rec.completion_tokens)
+        rec.cost_usd = m.cost(rec.prompt_tokens, rec.completion_tokens) + rec.extra_cost_usd
 
-    def _complete(self, body: dict, decision: RouteDecision, rec: RequestRecord, t0: float) -> JSONResponse:
+    def _complete(self, body: dict, decision: RouteDecision, rec: RequestRecord, t0: float,
+                  extra_headers: dict | None = None) -> JSONResponse:
         self._account(rec, body.get("usage") or {})
         rec.duration_s = time.perf_counter() - t0
         self.telemetry.record(rec)
-        return JSONResponse(body, headers=self._headers(decision, rec.cost_usd, "usage"))
+        return JSONResponse(body, headers=self._headers(decision, rec.cost_usd, "usage", extra_headers))
 
     def _streaming(self, upstream: Upstream, decision: RouteDecision, rec: RequestRecord, t0: float,
-                   want_usage: bool, req: ChatRequest | CompletionRequest) -> StreamingResponse:
+                   want_usage: bool, req: ChatRequest | CompletionRequest, extra_headers: dict | None = None,
+                   strip_logprobs: bool = False) -> StreamingResponse:
         # Headers go out before any token: the cost header is an upper bound (max_tokens
         # generated); the exact cost is in the final usage chunk's "petit" field.
         estimate = decision.expected_cost_usd
         if estimate is None:
             budget = req.output_budget or self.fleet.routing.default_max_tokens
             estimate = self.snapshot().get(decision.model).cost(0, budget)
-        headers = self._headers(decision, estimate, "estimate")
-        return StreamingResponse(self._relay(upstream, rec, t0, want_usage), media_type="text/event-stream",
-                                 headers=headers)
+        headers = self._headers(decision, estimate + rec.extra_cost_usd, "estimate", extra_headers)
+        return StreamingResponse(self._relay(upstream, rec, t0, want_usage, strip_logprobs),
+                                 media_type="text/event-stream", headers=headers)
 
-    async def _relay(self, upstream: Upstream, rec: RequestRecord, t0: float, want_usage: bool) -> AsyncIterator[str]:
+    async def _relay(self, upstream: Upstream, rec: RequestRecord, t0: float, want_usage: bool,
+                     strip_logprobs: bool = False) -> AsyncIterator[str]:
         finished = False
         try:
             async for line in upstream:
                 if rec.ttft_s is None and _CONTENT.search(line):
                     rec.ttft_s = time.perf_counter() - t0
+                if strip_logprobs and '"logprobs":{' in line:
+                    line = without_logprobs_line(line)
                 if '"usage":{' in line and line.startswith("data: {"):
                     chunk = json.loads(line[6:])
                     self._account(rec, chunk.get("usage") or {})
@@ -274,11 +285,11 @@ class Gateway:
             rec.duration_s = time.perf_counter() - t0
             self.telemetry.record(rec)
 
-    def _fail(self, rec: RequestRecord, t0: float, err: _HTTPError) -> JSONResponse:
+    def _fail(self, rec: RequestRecord, t0: float, err: HTTPError) -> JSONResponse:
         rec.status, rec.error = err.status, err.code or err.type or "error"
         rec.duration_s = time.perf_counter() - t0
         self.telemetry.record(rec)
-        return err.response()
+        return _response(err)
 
 
 async def not_found(request: Request, exc: StarletteHTTPException) -> JSONResponse:

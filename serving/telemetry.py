@@ -36,6 +36,7 @@ class RequestRecord:
     ttft_s: float | None = None
     duration_s: float = 0.0
     cost_usd: float = 0.0
+    extra_cost_usd: float = 0.0  # paid for calls that did not answer (a cascade's first model)
     error: str | None = None
     prompt_text: str | None = None
 

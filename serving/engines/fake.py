@@ -20,8 +20,9 @@ CHAT_OVERHEAD_TOKENS = 5
 
 class FakeEngine:
     def __init__(self, model_id: str, max_model_len: int = 2048, token_delay_s: float = 0.0,
-                 default_tokens: int = 8) -> None:
+                 default_tokens: int = 8, token_logprob: float = -0.1) -> None:
         self.model_id = model_id
+        self.token_logprob = token_logprob  # every sampled token's logprob, when logprobs are asked for
         self.max_model_len = max_model_len
         self.token_delay_s = token_delay_s
         self.default_tokens = default_tokens
@@ -50,15 +51,25 @@ class FakeEngine:
                               param="messages" if kind == "chat" else "prompt")
         words = [f"word{i}" for i in range(n)]
         usage = {"prompt_tokens": prompt, "completion_tokens": n, "total_tokens": prompt + n}
+        want_lp = bool(body.get("logprobs")) if kind == "chat" else body.get("logprobs") is not None
         if not body.get("stream"):
             choice = ({"index": 0, "message": {"role": "assistant", "content": " ".join(words)},
                        "finish_reason": "length"} if kind == "chat"
                       else {"index": 0, "text": " ".join(words), "finish_reason": "length"})
+            if want_lp:
+                choice["logprobs"] = self._logprobs(kind, words)
             return {"id": "fake-1", "object": "chat.completion" if kind == "chat" else "text_completion",
                     "created": int(time.time()), "model": self.model_id, "choices": [choice], "usage": usage}
-        return self._stream(kind, words, usage, bool((body.get("stream_options") or {}).get("include_usage")))
+        return self._stream(kind, words, usage, bool((body.get("stream_options") or {}).get("include_usage")),
+                            want_lp)
 
-    async def _stream(self, kind: Kind, words: list[str], usage: dict, include_usage: bool) -> AsyncIterator[str]:
+    def _logprobs(self, kind: Kind, words: list[str]) -> dict:
+        if kind == "chat":
+            return {"content": [{"token": w, "logprob": self.token_logprob} for w in words]}
+        return {"tokens": words, "token_logprobs": [self.token_logprob] * len(words)}
+
+    async def _stream(self, kind: Kind, words: list[str], usage: dict, include_usage: bool,
+                      want_lp: bool = False) -> AsyncIterator[str]:
         obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
 
         def chunk(choices: list, **extra: object) -> str:
@@ -72,7 +83,10 @@ class FakeEngine:
             for i, w in enumerate(words):
                 await asyncio.sleep(self.token_delay_s)
                 text = w if i == 0 else " " + w
-                yield chunk([{"index": 0, "delta": {"content": text}} if kind == "chat" else {"index": 0, "text": text}])
+                c = {"index": 0, "delta": {"content": text}} if kind == "chat" else {"index": 0, "text": text}
+                if want_lp:
+                    c["logprobs"] = self._logprobs(kind, [w])
+                yield chunk([c])
             if include_usage:
                 yield chunk([], usage=usage)
             yield "data: [DONE]\n\n"

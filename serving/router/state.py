@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from serving.config import Tier
+from serving.router.cascade import CascadeThresholds
 
 TIERS = tuple(t.value for t in Tier)
 
@@ -35,6 +36,7 @@ class RoutingState:
       gate lower, e.g. while GPUs are short.
     - `headroom`: per model id, spare capacity in [0, 1] (unknown ids: from ready replicas).
     - `traffic_weights`: per model id, a preference in [0, 1] (unknown ids: 1).
+    - `cascade_*`: the cascade's confidence thresholds (see `serving.router.cascade`).
     - `version`: bumped by the pusher; shows up in logs.
     """
 
@@ -44,9 +46,14 @@ class RoutingState:
     downgrade_share: float = 0.0
     headroom: Mapping[str, float] = field(default_factory=dict)
     traffic_weights: Mapping[str, float] = field(default_factory=dict)
+    cascade_min_mean_logprob: float = -0.8
+    cascade_min_token_logprob: float = -5.0
+    cascade_buffer_tokens: int = 16
     version: int = 0
 
     def __post_init__(self) -> None:
+        CascadeThresholds(self.cascade_min_mean_logprob, self.cascade_min_token_logprob,
+                          self.cascade_buffer_tokens)  # raises ValueError when out of range
         if self.threshold is not None and (not isinstance(self.threshold, (int, float)) or math.isnan(self.threshold)):
             raise ValueError(f"threshold must be a number, got {self.threshold!r}")
         _unit("strong_share", self.strong_share)
