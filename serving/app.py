@@ -120,6 +120,29 @@ class ModelDeployment(ModelServer):
         self.shutdown()
 
 
+# Defined before PetitIngress: serve.ingress pickles the class (and what its methods
+# reference) when the decorator runs.
+async def build_policies(routing: RoutingConfig) -> tuple[dict, Any, Any]:
+    """The enabled policies by name, the difficulty predictor and the shared routing state.
+
+    The MiniLM router (and torch) is loaded only when `learned` or `cascade` is enabled.
+    """
+    names = {routing.default_policy, *routing.enabled_policies}
+    policies: dict[str, Any] = {"cheapest_fit": build_policy("cheapest_fit")}
+    predictor = state = None
+    if names & {"learned", "cascade"}:
+        from serving.router.policies import CascadePolicy
+        from serving.router.predictor import build_learned_router
+
+        router = build_learned_router()
+        state, predictor = router.state, router.predictor
+        policies["learned"] = router.policy
+        policies["cascade"] = CascadePolicy(state=state)
+        if predictor is not None:
+            await predictor.warm_up()  # load the encoder now, not on the first request
+    return {n: p for n, p in policies.items() if n in names}, predictor, state
+
+
 api = FastAPI(title="Petit", description="OpenAI-compatible endpoint over a mixed fleet of models")
 api.add_exception_handler(StarletteHTTPException, not_found)
 
@@ -164,27 +187,6 @@ class PetitIngress:
     @api.get("/metrics")
     def metrics(self) -> Response:
         return self.gateway.metrics()
-
-
-async def build_policies(routing: RoutingConfig) -> tuple[dict, Any, Any]:
-    """The enabled policies by name, the difficulty predictor and the shared routing state.
-
-    The MiniLM router (and torch) is loaded only when `learned` or `cascade` is enabled.
-    """
-    names = {routing.default_policy, *routing.enabled_policies}
-    policies: dict[str, Any] = {"cheapest_fit": build_policy("cheapest_fit")}
-    predictor = state = None
-    if names & {"learned", "cascade"}:
-        from serving.router.policies import CascadePolicy
-        from serving.router.predictor import build_learned_router
-
-        router = build_learned_router()
-        state, predictor = router.state, router.predictor
-        policies["learned"] = router.policy
-        policies["cascade"] = CascadePolicy(state=state)
-        if predictor is not None:
-            await predictor.warm_up()  # load the encoder now, not on the first request
-    return {n: p for n, p in policies.items() if n in names}, predictor, state
 
 
 def _model_deployment(m: ModelConfig) -> Any:

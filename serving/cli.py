@@ -8,7 +8,7 @@
     petit loadtest ...                     load test with SLA verdicts and a report (loadtests/)
     petit autoscaler run|budget ...        the GPU-scarcity autoscaler (autoscaler/)
     petit simulate ...                     compare autoscaling policies on a trace
-    petit router train|eval ...            the learned cost/quality router (serving/router/)
+    petit router train|eval|live ...       the learned cost/quality router (serving/router/)
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                        ("loadtest", "run a load test against an endpoint and judge it against SLAs"),
                        ("autoscaler", "the GPU-scarcity autoscaler (run, budget)"),
                        ("simulate", "compare autoscaling policies on a trace"),
-                       ("router", "train or evaluate the cost/quality router (train, eval)")):
+                       ("router", "train or evaluate the cost/quality router (train, eval, live)")):
         sub.add_parser(name, help=f"{text} (see `petit {name} -h`)", add_help=False)
     return parser
 
@@ -132,6 +132,7 @@ PASSTHROUGH = {
     "simulate": ("autoscaler.cli", True),
     "router train": ("serving.router.train", False),
     "router eval": ("serving.router.eval", False),
+    "router live": ("serving.router.live", False),
 }
 
 

@@ -28,6 +28,8 @@ def test_fleet_dict() -> dict:
     data["server"]["port"] = PORT
     large = next(m for m in data["models"] if m["id"] == LARGE)
     large["max_ongoing_requests"], large["max_queued_requests"] = LARGE_MAX_ONGOING, LARGE_MAX_QUEUED
+    # the default stays cheapest_fit; the router tests pick the others per request (x-petit-policy)
+    data["routing"]["enabled_policies"] = ["learned", "cascade"]
     return data
 
 

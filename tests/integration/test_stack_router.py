@@ -1,0 +1,93 @@
+"""The learned router and the cascade on the real fleet, steered through the run-time routing state."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from ray import serve
+
+from serving.app import APP_NAME, INGRESS_NAME
+from tests.integration.conftest import LARGE, SMALL
+
+pytestmark = pytest.mark.stack
+
+
+def _set_state(**changes) -> dict:
+    handle = serve.get_deployment_handle(INGRESS_NAME, app_name=APP_NAME)
+    return handle.set_routing_state.remote(changes).result(timeout_s=30)
+
+
+@pytest.fixture
+def state():
+    yield _set_state
+    _set_state(threshold=None, strong_share=None, cascade_min_mean_logprob=-0.8, cascade_min_token_logprob=-5.0)
+
+
+def _auto(http, content: str, policy: str, **extra):
+    return http.post("/v1/chat/completions", headers={"x-petit-policy": policy},
+                     json={"model": "auto", "messages": [{"role": "user", "content": content}], "max_tokens": 8,
+                           "temperature": 0, **extra})
+
+
+def _score(resp) -> float:
+    return float(re.search(r"score=([0-9.]+)", resp.headers["x-petit-route-reason"]).group(1))
+
+
+EASY = "Say hello."
+HARD = ("What is 2 + 2?")  # scored as harder than a greeting by the MMLU-trained predictor
+
+
+def test_learned_router_follows_the_threshold(http, state):
+    a, b = _auto(http, EASY, "learned"), _auto(http, HARD, "learned")
+    assert a.status_code == b.status_code == 200
+    assert a.headers["x-petit-route-reason"].startswith("learned:")
+    low, high = sorted([(_score(a), EASY), (_score(b), HARD)])
+    assert low[0] < high[0]
+    state(threshold=(low[0] + high[0]) / 2)
+    assert _auto(http, low[1], "learned").headers["x-petit-model"] == SMALL
+    assert _auto(http, high[1], "learned").headers["x-petit-model"] == LARGE
+    state(threshold=None, strong_share=0.0)  # no strong calls at all: everything small
+    assert _auto(http, high[1], "learned").headers["x-petit-model"] == SMALL
+
+
+def test_cascade_escalates_on_low_confidence_and_commits_otherwise(http, state):
+    state(cascade_min_mean_logprob=-0.0001)  # no real answer is that sure: escalate
+    r = _auto(http, "Name a colour.", "cascade")
+    assert r.status_code == 200
+    assert r.headers["x-petit-cascade"] == "escalated" and r.headers["x-petit-model"] == LARGE
+    assert r.json()["model"] == LARGE and r.json()["choices"][0].get("logprobs") is None
+    state(cascade_min_mean_logprob=-50.0, cascade_min_token_logprob=-1000.0)  # anything goes: commit
+    r = _auto(http, "Name a colour.", "cascade")
+    assert r.headers["x-petit-cascade"] == "committed" and r.headers["x-petit-model"] == SMALL
+
+
+def test_cascade_stream_escalates_from_the_start(http, state):
+    state(cascade_min_mean_logprob=-0.0001)
+    with http.stream("POST", "/v1/chat/completions", headers={"x-petit-policy": "cascade"},
+                     json={"model": "auto", "messages": [{"role": "user", "content": "Count to five."}],
+                           "max_tokens": 24, "stream": True}) as r:
+        assert r.headers["x-petit-cascade"] == "escalated" and r.headers["x-petit-model"] == LARGE
+        lines = [line for line in r.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    assert all(f'"model":"{LARGE}"' in line for line in lines[:-1])
+
+
+def test_bad_routing_state_is_refused(state):
+    with pytest.raises(Exception, match="strong_share"):
+        state(strong_share=3.0)
+
+
+def test_live_eval_command_on_a_few_questions(base_url, tmp_path):
+    from serving.router import live
+
+    out = tmp_path / "live.json"
+    assert live.main(["--target", base_url, "--limit", "6", "--concurrency", "3", "--max-tokens", "12",
+                      "--out", str(out)]) == 0
+    import json
+
+    results = json.loads(out.read_text())["results"]
+    assert set(results) == {f"{SMALL} only", f"{LARGE} only", "auto (learned)", "auto (cascade)",
+                            "auto (cheapest_fit)"}
+    assert results[f"{SMALL} only"]["answered_by"] == {SMALL: 1.0}
+    assert all(0.0 <= r["accuracy"] <= 1.0 and r["cost_usd"] > 0 for r in results.values())
