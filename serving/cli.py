@@ -65,6 +65,12 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
+def _install_stop_handlers() -> None:
+    """Ctrl-C and SIGTERM both stop the fleet cleanly, even when SIGINT was inherited as ignored."""
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from serving.runner import LocalStack, StartupError, prepare_fleet
 
@@ -73,9 +79,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"==> [models] preparing models for {args.fleet} in {fleet.resolved_cache_dir()}", flush=True)
         prepare_fleet(fleet, args.wheels)
     stack = LocalStack(fleet, verbose=args.verbose)
-    signal.signal(signal.SIGTERM, _interrupt)
+    _install_stop_handlers()
     try:
         stack.start()
+        _install_stop_handlers()  # ray.init replaced the SIGTERM handler with one that aborts
         print(stack.ready_line(), flush=True)
         while True:
             time.sleep(3600)
