@@ -185,3 +185,20 @@ def test_notes_use_the_ingress_and_the_api_key_secret(helm):
     assert "export PETIT_URL=https://llm.example.com" in notes
     assert "get secret petit-api-keys" in notes
     assert "port-forward" not in notes
+
+
+def _ray_envs(docs):
+    svc = one(docs, "RayService")
+    cluster = svc["spec"]["rayClusterConfig"]
+    pods = [cluster["headGroupSpec"]["template"]] + [g["template"] for g in cluster["workerGroupSpecs"]]
+    return [{e["name"]: e.get("value") for e in p["spec"]["containers"][0].get("env", [])} for p in pods]
+
+
+def test_ray_pods_get_the_lean_serve_request_path_unless_turned_off(helm, tmp_path):
+    for env in _ray_envs(helm.render()):
+        assert env["RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD"] == "0"
+        assert env["RAY_SERVE_USE_GRPC_BY_DEFAULT"] == "1"
+    off = tmp_path / "off.yaml"
+    off.write_text("fleet:\n  ray:\n    lean_request_path: false\n")
+    for env in _ray_envs(helm.render(off)):
+        assert "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD" not in env

@@ -71,6 +71,21 @@ capabilities:
 - name: HF_HOME
   value: {{ printf "%s/huggingface" .Values.modelCache.path | quote }}
 {{- include "petit.secretEnv" . }}
+{{- $lean := true }}
+{{- with (.Values.fleet.ray | default dict) }}{{- if hasKey . "lean_request_path" }}{{- $lean = .lean_request_path }}{{- end }}{{- end }}
+{{- if $lean }}
+{{- /* Ray Serve's lean request path (serving/runner.py LEAN_SERVE_ENV): fleet.ray.lean_request_path */}}
+- name: RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD
+  value: "0"
+- name: RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP
+  value: "0"
+- name: RAY_SERVE_USE_GRPC_BY_DEFAULT
+  value: "1"
+- name: RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE
+  value: "1000"
+- name: RAY_SERVE_LOG_TO_STDERR
+  value: "0"
+{{- end }}
 {{- end }}
 
 {{/* Container ports of every Ray node: Ray's metrics export; the head adds its own. */}}
