@@ -80,9 +80,15 @@ class Gateway:
         self.policy = policy
         self.telemetry = telemetry
         self.created = int(time.time())
+        self._snapshot: FleetSnapshot | None = None
+        self._snapshot_key: tuple | None = None
 
     def snapshot(self) -> FleetSnapshot:
-        return FleetSnapshot.from_config(self.fleet, self.client.ready_replicas())
+        """The fleet as routing sees it; rebuilt only when the readiness view changes."""
+        key = tuple(sorted(self.client.ready_replicas().items()))
+        if key != self._snapshot_key:
+            self._snapshot, self._snapshot_key = FleetSnapshot.from_config(self.fleet, dict(key)), key
+        return self._snapshot
 
     # ---- endpoints -------------------------------------------------------
     async def handle(self, kind: str, request: Request) -> Response:

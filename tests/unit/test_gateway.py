@@ -304,3 +304,13 @@ def test_health_reports_degraded_routing(fleet):
         body = http.get("/health").json()
     assert body["status"] == "ready"
     assert body["routing"] == {"policy": "recording", "degraded": True, "degraded_reason": "artefact missing"}
+
+
+def test_snapshot_is_rebuilt_only_when_readiness_changes(fleet):
+    client = FakeModelClient({"small": FakeEngine("small", 64), "large": FakeEngine("large", 256)})
+    gw = Gateway(fleet, client, CheapestFitPolicy(), RequestTelemetry(TelemetryConfig()))
+    first = gw.snapshot()
+    assert gw.snapshot() is first
+    client.ready["large"] = 0
+    changed = gw.snapshot()
+    assert changed is not first and changed.get("large").ready_replicas == 0
