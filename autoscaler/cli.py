@@ -74,7 +74,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if budget is not None:
         admin = AdminServer(budget, args.admin_host, args.admin_port)
         admin.start()
-    ctl = Controller(fleet, supply, UnwiredSignals(), None, None, Metrics(registry), time.time)
+    routing = None
+    if args.ray_address:  # push routing plans to every ingress replica through the routing board
+        import ray
+
+        from serving.routing_board import BoardRoutingActuator
+
+        ray.init(address=args.ray_address, namespace="serve", log_to_driver=False)
+        routing = BoardRoutingActuator()
+    ctl = Controller(fleet, supply, UnwiredSignals(), None, routing, Metrics(registry), time.time)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -111,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-port", type=int, default=9090, help="overridden by $PETIT_METRICS_PORT")
     run.add_argument("--admin-host", default="0.0.0.0")
     run.add_argument("--admin-port", type=int, default=9091)
+    run.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"),
+                     help="the Ray cluster serving Petit (e.g. 'auto'); routing plans go to its ingress replicas")
     run.set_defaults(fn=cmd_run)
     bud = auto.add_parser("budget", help="show or set the fixed GPU budget of a running controller")
     bud.add_argument("--set", type=float, default=None, metavar="N")

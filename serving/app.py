@@ -27,6 +27,7 @@ from serving.gateway import Gateway, Overloaded, not_found
 from serving.model_server import ModelServer
 from serving.models import is_prepared, prepare, resolve_model_path
 from serving.routing import build_policy
+from serving.routing_board import BoardFollower
 from serving.telemetry import RequestTelemetry
 
 APP_NAME = "petit"
@@ -120,6 +121,15 @@ class ModelDeployment(ModelServer):
         self.shutdown()
 
 
+async def _follow_board(follower: BoardFollower) -> None:
+    while True:
+        try:
+            await follower.poll_once()
+        except Exception:  # the board may not exist yet or be restarting; try again next period
+            log.debug("routing board not readable", exc_info=True)
+        await asyncio.sleep(STATUS_POLL_S)
+
+
 # Defined before PetitIngress: serve.ingress pickles the class (and what its methods
 # reference) when the decorator runs.
 async def build_policies(routing: RoutingConfig) -> tuple[dict, Any, Any]:
@@ -157,6 +167,8 @@ class PetitIngress:
         self.gateway = Gateway(cfg, self.client, policies[cfg.routing.default_policy],
                                RequestTelemetry(cfg.telemetry), api_keys=api_keys_from_env(os.environ),
                                predictor=predictor, policies=policies, routing_state=state)
+        if state is not None:  # follow the routing board: the autoscaler's changes reach every replica
+            self._follow = asyncio.get_running_loop().create_task(_follow_board(BoardFollower(state)))
 
     def set_routing_state(self, changes: dict) -> dict:
         """Change the routing state at run time (autoscaler, operator). Raises ValueError/TypeError."""

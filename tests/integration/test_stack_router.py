@@ -21,7 +21,8 @@ def _set_state(**changes) -> dict:
 @pytest.fixture
 def state():
     yield _set_state
-    _set_state(threshold=None, strong_share=None, cascade_min_mean_logprob=-0.8, cascade_min_token_logprob=-5.0)
+    _set_state(threshold=None, strong_share=None, cascade_min_mean_logprob=-0.8, cascade_min_token_logprob=-5.0,
+               allowed_tiers=None, downgrade_share=0.0)
 
 
 def _auto(http, content: str, policy: str, **extra):
@@ -91,3 +92,36 @@ def test_live_eval_command_on_a_few_questions(base_url, tmp_path):
                             "auto (cheapest_fit)"}
     assert results[f"{SMALL} only"]["answered_by"] == {SMALL: 1.0}
     assert all(0.0 <= r["accuracy"] <= 1.0 and r["cost_usd"] > 0 for r in results.values())
+
+
+def _wait_model(http, content, policy, model, timeout=10.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        got = _auto(http, content, policy).headers["x-petit-model"]
+        if got == model:
+            return
+        assert time.monotonic() < deadline, f"auto still answered by {got}, expected {model}"
+        time.sleep(0.5)
+
+
+def test_autoscaler_routing_plan_reaches_the_ingress_through_the_board(http, state):
+    from autoscaler.snapshot import RoutingPlan
+    from serving.routing_board import BoardRoutingActuator
+
+    actuator = BoardRoutingActuator()
+
+    def plan(tiers, strong):
+        return RoutingPlan(shares={}, allowed_tiers=tiers, strong_share=strong, downgrade_share=0.0,
+                           expected_quality=0.0, reason="test")
+
+    actuator.push(plan(("small", "large"), 1.0))  # every auto request worth the strong model
+    _wait_model(http, EASY, "learned", LARGE)
+    actuator.push(plan(("small",), 0.0))  # scarcity: only the small tier may answer auto
+    _wait_model(http, EASY, "learned", SMALL)
+    named = http.post("/v1/chat/completions", json={"model": LARGE, "max_tokens": 2,
+                                                    "messages": [{"role": "user", "content": "hi"}]})
+    assert named.status_code == 200 and named.headers["x-petit-model"] == LARGE  # named models stay
+    actuator.push(plan(("small", "large"), 1.0))  # GPUs back
+    _wait_model(http, EASY, "learned", LARGE)
