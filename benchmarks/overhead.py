@@ -30,6 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from loadtests.metrics import RequestSample, StreamTimer, percentile  # noqa: E402
 from serving.config import load_fleet, parse_fleet  # noqa: E402
 from serving.engines.vllm_engine import engine_cli_args, engine_env  # noqa: E402
 from serving.models import resolve_model_path  # noqa: E402
@@ -37,28 +38,17 @@ from serving.models import resolve_model_path  # noqa: E402
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 
 
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    k = (len(s) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
 async def one(client: httpx.AsyncClient, model: str, tokens: int) -> tuple[float, int]:
+    """(TTFT s, output tokens) of one streamed request, timed by the load tests' StreamTimer."""
     body = {"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": tokens,
             "temperature": 0, "ignore_eos": True, "stream": True, "stream_options": {"include_usage": True}}
-    start = time.perf_counter()
-    ttft, out = None, 0
+    timer = StreamTimer(RequestSample(start_s=0.0, requested_model=model), time.perf_counter())
     async with client.stream("POST", "/v1/chat/completions", json=body) as r:
         r.raise_for_status()
         async for line in r.aiter_lines():
-            if not line.startswith("data: {"):
-                continue
-            if ttft is None and '"content":"' in line and '"content":""' not in line:
-                ttft = time.perf_counter() - start
-            if '"usage":{' in line:
-                out = json.loads(line[6:])["usage"]["completion_tokens"]
-    return ttft or float("nan"), out
+            timer.line(line, time.perf_counter())
+    sample = timer.finish(time.perf_counter())
+    return (sample.ttft_s if sample.ttft_s is not None else float("nan")), sample.output_tokens or 0
 
 
 async def level(url: str, model: str, concurrency: int, requests: int, tokens: int) -> dict:
@@ -77,7 +67,7 @@ async def level(url: str, model: str, concurrency: int, requests: int, tokens: i
     ttfts = [t for t, _ in results]
     total = sum(n for _, n in results)
     return {"concurrency": concurrency, "requests": requests, "output_tokens": total, "wall_s": wall,
-            "tokens_per_s": total / wall, "ttft_p50_ms": pct(ttfts, 0.5) * 1e3, "ttft_p99_ms": pct(ttfts, 0.99) * 1e3}
+            "tokens_per_s": total / wall, "ttft_p50_ms": percentile(ttfts, 50) * 1e3, "ttft_p99_ms": percentile(ttfts, 99) * 1e3}
 
 
 def wait_http(url: str, timeout: float) -> None:
