@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from serving.config import parse_fleet
 from serving.engines.fake import FakeEngine
 from serving.engines.vllm_engine import engine_cli_args, engine_env
 from serving.model_server import ModelServer
-from tests.unit.conftest import ROOT, fleet_dict
+from tests.unit.conftest import ROOT
 
 
 def test_cli_args_and_env_from_config():
@@ -43,4 +42,3 @@ async def test_model_server_protocol():
                       "code": None, "error_type": "invalid_request_error"}]
     assert await server.count_prompt_tokens("completion", {"prompt": "a b c"}) == {"tokens": 3}
     assert server.inflight() == 0
-    parse_fleet(fleet_dict())
