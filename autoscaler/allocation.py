@@ -72,7 +72,8 @@ def build_views(fleet: FleetConfig) -> list[ModelView]:
         q = m.quality
         if q is None:
             q = cfg.quality.get(m.id, cfg.quality.get(m.tier.value, DEFAULT_TIER_QUALITY[m.tier.value]))
-        views.append(ModelView(m.id, m.tier.value, m.resources.gpus, m.replicas.min, m.replicas.max,
+        units = m.resources.cpus if cfg.budget_resource == "cpus" else m.resources.gpus
+        views.append(ModelView(m.id, m.tier.value, units, m.replicas.min, m.replicas.max,
                                m.capacity_tokens_per_s, m.prefill_token_weight, m.price_per_replica_hour, q))
     return sorted(views, key=lambda v: (v.quality, v.id))
 

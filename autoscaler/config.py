@@ -95,6 +95,12 @@ class AutoscalerConfig(_Strict):
     enabled: bool = Field(True, description="Off: the controller only observes and logs.")
     period_s: float = Field(5, gt=0, le=3600, description="Control period in seconds.")
     gpu_source: GpuSourceConfig = Field(default_factory=GpuSourceConfig, description="GPU supply signal.")
+    budget_resource: Literal["gpus", "cpus"] = Field(
+        "gpus",
+        description="What the budget counts: GPUs (each replica counts `resources.gpus`), or CPUs for a "
+        "CPU-only fleet like the embedded default (each replica counts `resources.cpus`; the fixed budget "
+        "and POST /admin/budget then count CPUs, and gpu_source kind=ray reads Ray's CPU resource).",
+    )
     price_per_gpu_hour: float = Field(2.5, ge=0, description="USD per GPU-hour, for cost reporting.")
     scaling: ScalingConfig = Field(default_factory=ScalingConfig, description="Hysteresis and cooldowns.")
     quality: dict[str, float] = Field(

@@ -62,7 +62,8 @@ def decide(snapshot: FleetSnapshot, fleet: FleetConfig, state: PolicyState, now:
     for m, s in new_models.items():
         if final[m] != s.target:
             new_models[m] = _moved(s, final[m], now)
-    routing = _routing(views, demand, snapshot, final, state, cfg, scales, raw)
+    short = not why.startswith("normal")
+    routing = _routing(views, demand, snapshot, final, state, cfg, scales, raw, short)
     targets = {v.id: ModelTarget(v.id, v.tier, final[v.id], state.models[v.id].target, v.gpus * final[v.id],
                                  reasons.get(v.id) or _default_reason(v, final[v.id], state)) for v in views}
     reason = why + (f"; {bridge_why}" if bridge_why else "")
@@ -108,15 +109,19 @@ def _allocate(views, demand: Demand, budget, cfg, scales) -> tuple[Candidate, st
     if minimum > budget + 1e-9:
         reps = {v.id: v.min for v in views}
         c = Candidate(reps, {views[-1].id: 1.0}, minimum, 0.0, 0.0, False)
-        return c, f"budget_below_minimum: {budget:g} GPUs < {minimum:g} for the minimum fleet; keeping the minimum"
+        return c, f"budget_below_minimum: {budget:g} {_unit(cfg)} < {minimum:g} for the minimum fleet; keeping the minimum"
     chosen, ideal = best_allocation(views, demand, budget, cfg, scales, cfg.scaling.target_utilization)
     if chosen is None:
         c = overload_allocation(views, demand, budget, scales, cfg.router_quality_curve)
-        return c, f"overload: {budget:g} GPUs cannot carry the demand; most quality-weighted goodput per GPU"
+        return c, f"overload: {budget:g} {_unit(cfg)} cannot carry the demand; most quality-weighted goodput per unit"
     if ideal is not None and ideal.quality > chosen.quality + cfg.max_quality_drop + 1e-9:
-        return chosen, (f"gpu_scarcity: best quality that fits {budget:g} GPUs is {chosen.quality:.1f} "
-                        f"(unconstrained {ideal.quality:.1f} needs {ideal.gpus:g} GPUs)")
+        return chosen, (f"gpu_scarcity: best quality that fits {budget:g} {_unit(cfg)} is {chosen.quality:.1f} "
+                        f"(unconstrained {ideal.quality:.1f} needs {ideal.gpus:g})")
     return chosen, f"normal: cheapest plan within {cfg.max_quality_drop:g} points of best quality"
+
+
+def _unit(cfg) -> str:
+    return "CPUs" if cfg.budget_resource == "cpus" else "GPUs"
 
 
 def _bridge(views, demand, reps, snapshot, budget, cfg, scales) -> tuple[dict[str, int], str]:
@@ -207,10 +212,10 @@ def _fit_budget(views, final: dict[str, int], raw: dict[str, int], snapshot, bud
             if pick is phases[0] or pick is phases[2]:
                 v = max(victims, key=lambda v: v.gpus)
             final[v.id] -= 1
-            reasons[v.id] = f"gpu_limit: trimmed to {final[v.id]} to fit {budget:g} GPUs"
+            reasons[v.id] = f"gpu_limit: trimmed to {final[v.id]} to fit a budget of {budget:g}"
 
 
-def _routing(views, demand, snapshot, final, state, cfg, scales, raw: Candidate) -> RoutingPlan:
+def _routing(views, demand, snapshot, final, state, cfg, scales, raw: Candidate, short: bool) -> RoutingPlan:
     """Routing over replicas that are ready now and still planned."""
     ready = {v.id: min(snapshot.models.get(v.id, _NOSIG).ready_replicas, final[v.id]) for v in views}
     shares, why = route(views, demand, ready, cfg.scaling.routing_utilization, scales, cfg.router_quality_curve)
@@ -221,7 +226,11 @@ def _routing(views, demand, snapshot, final, state, cfg, scales, raw: Candidate)
     ideal_strong = _strong(views, raw.shares) if raw.shares else strong
     down = max(0.0, ideal_strong - strong) / ideal_strong if ideal_strong > 0 else 0.0
     q = expected_quality(views, shares, cfg.router_quality_curve) if shares else 0.0
-    return RoutingPlan(shares, _tiers(views, shares), strong, down, q, why)
+    # Constrained: traffic must move off where the router would send it on its own: the budget is
+    # short, the strong tier gets less than the unconstrained plan, or a ready model is being removed.
+    closing = any(final[v.id] == 0 and snapshot.models.get(v.id, _NOSIG).ready_replicas > 0 for v in views)
+    return RoutingPlan(shares, _tiers(views, shares), strong, down, q, why,
+                       constrained=short or down > 1e-9 or closing)
 
 
 def _tiers(views, shares) -> tuple[str, ...]:

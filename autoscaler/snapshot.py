@@ -86,6 +86,7 @@ class RoutingPlan:
     downgrade_share: float
     expected_quality: float
     reason: str
+    constrained: bool = False  # GPUs force traffic off where the router would send it (see routing_bridge)
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class Plan:
                         "strong_share": round(self.routing.strong_share, 4),
                         "downgrade_share": round(self.routing.downgrade_share, 4),
                         "expected_quality": round(self.routing.expected_quality, 3),
-                        "reason": self.routing.reason},
+                        "constrained": self.routing.constrained, "reason": self.routing.reason},
         }
 
 

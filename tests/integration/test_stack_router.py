@@ -114,7 +114,7 @@ def test_autoscaler_routing_plan_reaches_the_ingress_through_the_board(http, sta
 
     def plan(tiers, strong):
         return RoutingPlan(shares={}, allowed_tiers=tiers, strong_share=strong, downgrade_share=0.0,
-                           expected_quality=0.0, reason="test")
+                           expected_quality=0.0, reason="test", constrained=True)
 
     actuator.push(plan(("small", "large"), 1.0))  # every auto request worth the strong model
     _wait_model(http, EASY, "learned", LARGE)

@@ -28,15 +28,21 @@ class FakeBoard:
         self.changes = changes
 
 
-def _plan(tiers, strong, down=0.0):
+def _plan(tiers, strong, down=0.0, constrained=True):
     return RoutingPlan(shares={}, allowed_tiers=tiers, strong_share=strong, downgrade_share=down,
-                       expected_quality=0.0, reason="test")
+                       expected_quality=0.0, reason="test", constrained=constrained)
 
 
-def test_plan_maps_to_routing_state_fields():
+def test_constrained_plan_sets_tiers_and_strong_share():
     assert routing_changes(_plan(("small",), 0.0, 0.5)) == {"allowed_tiers": ["small"], "strong_share": 0.0,
-                                                             "downgrade_share": 0.5}
+                                                             "downgrade_share": 0.0}
     assert routing_changes(_plan((), 0.3))["allowed_tiers"] is None
+
+
+def test_unconstrained_plan_hands_routing_back_to_the_router():
+    # GPUs suffice: the plan's max-quality shares (here all to large) must not become the router's share
+    assert routing_changes(_plan(("large",), 1.0, constrained=False)) == {
+        "allowed_tiers": None, "strong_share": None, "downgrade_share": 0.0}
 
 
 async def test_follower_applies_each_newer_version_once():
