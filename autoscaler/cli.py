@@ -14,52 +14,18 @@ import logging
 import os
 import signal
 import sys
-import threading
-import time
 import urllib.error
 import urllib.request
 
-from serving.config import FleetConfig, FleetConfigError, load_fleet
+from serving.config import FleetConfigError, load_fleet
 
 DEFAULT_ADMIN_URL = "http://127.0.0.1:9091"
-
-
-class UnwiredSignals:
-    """Placeholder until the Ray Serve signal source is wired: every read fails, so
-    every snapshot is stale and the controller holds (never scales blind)."""
-
-    def read(self):
-        raise RuntimeError("no model signal source wired (Ray Serve metrics adapter)")
-
-
-def build_supply(fleet: FleetConfig):
-    """(supply source, FixedBudget or None) for `autoscaler.gpu_source`."""
-    from autoscaler.budget import FixedBudget
-
-    src = fleet.autoscaler.gpu_source
-    if src.kind == "fixed":
-        budget = FixedBudget(src.gpus)
-        return budget, budget
-    if src.kind == "ray":
-        import ray  # only here: the adapter itself takes callables
-
-        from autoscaler.signals_ray import RayGpuSupply
-        return RayGpuSupply(ray.cluster_resources, ray.available_resources), None
-    from kubernetes import client, config as kconfig
-
-    from autoscaler.kubernetes_adapters import KubernetesGpuSupply
-    try:
-        kconfig.load_incluster_config()
-    except kconfig.ConfigException:
-        kconfig.load_kube_config()
-    return KubernetesGpuSupply(client.ApiClient(), src.node_labels, src.own_pod_selector, src.resource_name), None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from autoscaler.admin import AdminServer
-    from autoscaler.controller import Controller, Metrics
+    from autoscaler.service import AutoscalerService
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -67,28 +33,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     except FleetConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    supply, budget = build_supply(fleet)
+    if not args.ray_address:
+        print("error: --ray-address (or $RAY_ADDRESS) is required: the controller reads load from and applies "
+              "plans to a running Petit application on Ray Serve", file=sys.stderr)
+        return 2
+    import ray
+
+    ray.init(address=args.ray_address, namespace="serve", log_to_driver=False)
     registry = CollectorRegistry()
     start_http_server(int(os.environ.get("PETIT_METRICS_PORT", args.metrics_port)), registry=registry)
-    admin = None
-    if budget is not None:
-        admin = AdminServer(budget, args.admin_host, args.admin_port)
-        admin.start()
-    routing = None
-    if args.ray_address:  # push routing plans to every ingress replica through the routing board
-        import ray
-
-        from serving.routing_board import BoardRoutingActuator
-
-        ray.init(address=args.ray_address, namespace="serve", log_to_driver=False)
-        routing = BoardRoutingActuator()
-    ctl = Controller(fleet, supply, UnwiredSignals(), None, routing, Metrics(registry), time.time)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    ctl.run(stop)
-    if admin:
-        admin.stop()
+    service = AutoscalerService.for_serve(fleet, registry, args.admin_host, args.admin_port)
+    signal.signal(signal.SIGTERM, lambda *_: service.stop())
+    signal.signal(signal.SIGINT, lambda *_: service.stop())
+    service.run_forever()
     return 0
 
 
@@ -120,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--admin-host", default="0.0.0.0")
     run.add_argument("--admin-port", type=int, default=9091)
     run.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"),
-                     help="the Ray cluster serving Petit (e.g. 'auto'); routing plans go to its ingress replicas")
+                     help="the Ray cluster serving Petit (e.g. 'auto'; required)")
     run.set_defaults(fn=cmd_run)
     bud = auto.add_parser("budget", help="show or set the fixed GPU budget of a running controller")
     bud.add_argument("--set", type=float, default=None, metavar="N")

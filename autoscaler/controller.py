@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 
 from opentelemetry import trace
@@ -52,6 +53,7 @@ class Controller:
         self.state = initial_state(fleet)
         self.last_supply: GpuSupply | None = None
         self.last_plan: Plan | None = None
+        self.recent: deque[Plan] = deque(maxlen=50)  # the last plans, newest last (for inspection)
 
     def gather(self, now: float) -> FleetSnapshot:
         """A snapshot; stale when any source failed or reported staleness."""
@@ -80,6 +82,7 @@ class Controller:
             snap = self.gather(now)
             plan, self.state = decide(snap, self.fleet, self.state, now)
             self.last_plan = plan
+            self.recent.append(plan)
             if plan.applied:
                 self._apply(plan)
             self._record(plan, snap)

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -27,7 +28,8 @@ from serving.gateway import Gateway, Overloaded, not_found
 from serving.model_server import ModelServer
 from serving.models import is_prepared, prepare, resolve_model_path
 from serving.routing import build_policy
-from serving.routing_board import BoardFollower
+from serving.routing_board import BoardFollower, get_board
+from serving.serve_autoscaling import autoscaling_config
 from serving.telemetry import RequestTelemetry
 
 APP_NAME = "petit"
@@ -121,12 +123,20 @@ class ModelDeployment(ModelServer):
         self.shutdown()
 
 
-async def _follow_board(follower: BoardFollower) -> None:
+async def _follow_board(follower: BoardFollower | None, telemetry: RequestTelemetry, source: str) -> None:
+    """Each second: apply a newer routing state from the board, and report this replica's load."""
+    board = None
     while True:
         try:
-            await follower.poll_once()
-        except Exception:  # the board may not exist yet or be restarting; try again next period
-            log.debug("routing board not readable", exc_info=True)
+            if board is None:  # a blocking lookup: off the event loop, and only until it succeeds
+                board = await asyncio.to_thread(get_board)
+            if follower is not None:
+                follower.board = board
+                await follower.poll_once()
+            board.report.remote(source, "ingress", telemetry.load.report(time.monotonic()), time.time())
+        except Exception:  # the board may be restarting; look it up again next period
+            log.debug("board not reachable", exc_info=True)
+            board = None
         await asyncio.sleep(STATUS_POLL_S)
 
 
@@ -167,8 +177,10 @@ class PetitIngress:
         self.gateway = Gateway(cfg, self.client, policies[cfg.routing.default_policy],
                                RequestTelemetry(cfg.telemetry), api_keys=api_keys_from_env(os.environ),
                                predictor=predictor, policies=policies, routing_state=state)
-        if state is not None:  # follow the routing board: the autoscaler's changes reach every replica
-            self._follow = asyncio.get_running_loop().create_task(_follow_board(BoardFollower(state)))
+        # Follow the board: the autoscaler's routing changes reach every replica, and it reads our load.
+        source = f"ingress:{serve.get_replica_context().replica_id.unique_id}"
+        follower = BoardFollower(state) if state is not None else None
+        self._follow = asyncio.get_running_loop().create_task(_follow_board(follower, self.gateway.telemetry, source))
 
     def set_routing_state(self, changes: dict) -> dict:
         """Change the routing state at run time (autoscaler, operator). Raises ValueError/TypeError."""
@@ -208,7 +220,9 @@ def _model_deployment(m: ModelConfig) -> Any:
     return serve.deployment(
         ModelDeployment,
         name=deployment_name(m.id),
-        num_replicas=m.replicas.start,
+        # Replica counts come from Petit's autoscaler through Serve's policy hook (it holds
+        # the initial count until the autoscaler sets a target); see serving.serve_autoscaling.
+        autoscaling_config=autoscaling_config(m.id, m.replicas.min, m.replicas.max, m.replicas.start),
         ray_actor_options=actor,
         max_ongoing_requests=m.max_ongoing_requests,
         max_queued_requests=m.max_queued_requests,

@@ -78,7 +78,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.no_prepare:
         print(f"==> [models] preparing models for {args.fleet} in {fleet.resolved_cache_dir()}", flush=True)
         prepare_fleet(fleet, args.wheels)
-    stack = LocalStack(fleet, verbose=args.verbose)
+    port = None if args.no_autoscaler or not fleet.autoscaler.enabled else args.admin_port
+    stack = LocalStack(fleet, verbose=args.verbose, autoscaler_port=port)
     _install_stop_handlers()
     try:
         stack.start()
@@ -105,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_wheels(run)
     run.add_argument("--no-prepare", action="store_true", help="skip model preparation")
     run.add_argument("--verbose", action="store_true", help="show Ray and vLLM logs")
+    run.add_argument("--no-autoscaler", action="store_true", help="do not run Petit's autoscaler in-process")
+    run.add_argument("--admin-port", type=int, default=9091,
+                     help="the autoscaler's /admin/budget port (`petit autoscaler budget --set N`)")
     run.set_defaults(func=cmd_run)
 
     models = sub.add_parser("models", help="packaged models").add_subparsers(dest="models_cmd", required=True)

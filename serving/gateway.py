@@ -153,7 +153,10 @@ class Gateway:
     def health(self) -> JSONResponse:
         ready = self.client.ready_replicas()
         models = {m: {"ready_replicas": ready.get(m, 0)} for m in self.fleet.model_ids}
-        ok = all(v["ready_replicas"] > 0 for v in models.values())
+        # Ready: every model that must keep a replica has one (a model with replicas.min 0 may be
+        # stopped by the autoscaler on purpose), and at least one model can answer.
+        ok = all(models[m.id]["ready_replicas"] > 0 for m in self.fleet.models if m.replicas.min > 0) and \
+            any(v["ready_replicas"] > 0 for v in models.values())
         routing = {"policy": self.policy.name, "degraded": bool(getattr(self.policy, "degraded", False))}
         if routing["degraded"]:
             routing["degraded_reason"] = getattr(self.policy, "degraded_reason", None)
@@ -178,7 +181,10 @@ class Gateway:
                 raise HTTPError(400, f"{param} ({budget}) must be below model '{decision.model}''s context "
                                       f"window of {limit} tokens", param)
             return decision
-        ready = [m.id for m in snap.models if m.ready_replicas > 0]
+        # Count on the ready models routing may use: a tier the autoscaler closed may be stopping
+        # right now, and a call to a stopping replica would only wait for the count timeout.
+        allowed = self.routing_state.get().allowed_tiers if self.routing_state is not None else None
+        ready = [m.id for m in snap.models if m.ready_replicas > 0 and (allowed is None or m.tier in allowed)]
         counting = self._count_tokens(kind, body, ready)
         if self.predictor is not None:  # the encoder runs on its own thread, beside the token counts
             counts, prediction = await asyncio.gather(counting, self.predictor.apredict(prompt_text(kind, body)))

@@ -1,10 +1,18 @@
-"""The routing board: one named Ray actor holding the latest routing-state changes.
+"""The board: one named Ray actor between Petit's autoscaler and the Serve application.
 
-The autoscaler (or an operator) publishes a change set; every ingress replica
-follows the board (polls it each second) and applies a newer version to its
-own `RoutingStateHolder`. A change thus reaches every ingress replica, without
-a restart and without addressing replicas one by one. Changes patch the state:
-fields not in a change set keep their value. Ray adapter: imports Ray.
+- Routing: the autoscaler (or an operator) publishes a change set; every
+  ingress replica follows the board (polls it each second) and applies a newer
+  version to its own `RoutingStateHolder`. A change thus reaches every ingress
+  replica, without a restart and without addressing replicas one by one.
+  Changes patch the state: fields not in a change set keep their value.
+- Replicas: the autoscaler sets target replicas per model; the Serve
+  autoscaling policy of each model deployment (`serving.serve_autoscaling`)
+  reads them.
+- Load: ingress replicas report their token counters and latency percentiles,
+  the Serve policies their deployment's request counts and running replicas;
+  the autoscaler's signal source reads all reports at once.
+
+Ray adapter: imports Ray.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ log = logging.getLogger("petit.routing_board")
 class RoutingBoard:
     def __init__(self) -> None:
         self._version, self._changes = 0, {}
+        self._replicas_version, self._replicas = 0, {}
+        self._reports: dict[str, tuple[str, dict, float]] = {}
 
     def publish(self, changes: dict) -> int:
         """Record `changes` as the newest version and return that version."""
@@ -32,6 +42,22 @@ class RoutingBoard:
 
     def read(self) -> tuple[int, dict]:
         return self._version, self._changes
+
+    def set_replicas(self, targets: dict) -> int:
+        """Record target replicas per model id (a full set) and return its version."""
+        self._replicas_version += 1
+        self._replicas = {str(k): int(v) for k, v in targets.items()}
+        return self._replicas_version
+
+    def read_replicas(self) -> tuple[int, dict]:
+        return self._replicas_version, self._replicas
+
+    def report(self, source: str, kind: str, data: dict, at: float) -> None:
+        """Keep the latest report of one source ("ingress:<replica>", "serve:<model>")."""
+        self._reports[source] = (kind, data, at)
+
+    def reports(self) -> dict:
+        return dict(self._reports)
 
 
 def get_board() -> Any:
@@ -67,6 +93,35 @@ class BoardFollower:
             return False
         log.info("routing state updated from board version %d: %s", version, changes)
         return True
+
+
+def find_board() -> Any:
+    """The board's handle if it exists, else None (never creates it)."""
+    try:
+        return ray.get_actor(BOARD_NAME, namespace=BOARD_NAMESPACE)
+    except ValueError:
+        return None
+
+
+class BoardReplicaActuator:
+    """The autoscaler's `ReplicaActuator` over the board: Serve's policy hook applies the targets."""
+
+    def __init__(self, board: Any = None) -> None:
+        self.board = board if board is not None else get_board()
+
+    def set_replicas(self, targets: dict[str, int]) -> None:
+        ray.get(self.board.set_replicas.remote(targets), timeout=10)
+
+
+class BoardReports:
+    """Reads every load report on the board (for `autoscaler.signals_serve.ServeLoadSignals`)."""
+
+    def __init__(self, board: Any = None, timeout_s: float = 5.0) -> None:
+        self.board = board if board is not None else get_board()
+        self.timeout_s = timeout_s
+
+    def __call__(self) -> dict:
+        return ray.get(self.board.reports.remote(), timeout=self.timeout_s)
 
 
 class BoardRoutingActuator:

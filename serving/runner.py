@@ -50,10 +50,15 @@ def _ray_env(fleet: FleetConfig) -> dict[str, str]:
 
 
 class LocalStack:
-    def __init__(self, fleet: FleetConfig, out: TextIO = sys.stdout, verbose: bool = False) -> None:
+    def __init__(self, fleet: FleetConfig, out: TextIO = sys.stdout, verbose: bool = False,
+                 autoscaler_port: int | None = None) -> None:
+        """`autoscaler_port`: run Petit's autoscaler in this process once the fleet is ready,
+        with `/admin/budget` on that port (None: no autoscaler)."""
         self.fleet = fleet
         self.out = out
         self.verbose = verbose
+        self.autoscaler_port = autoscaler_port
+        self.autoscaler = None
         self._deploy_error: BaseException | None = None
         self._started_ray = False
 
@@ -92,6 +97,24 @@ class LocalStack:
 
         threading.Thread(target=deploy, name="petit-deploy", daemon=True).start()
         self._wait_ready(serve, APP_NAME)
+        if self.autoscaler_port is not None:
+            self.start_autoscaler(self.autoscaler_port)
+
+    def start_autoscaler(self, port: int):
+        """Run Petit's autoscaler in this process against the running fleet; returns the service."""
+        from autoscaler.service import AutoscalerService
+
+        self.autoscaler = AutoscalerService.for_serve(self.fleet, admin_port=port)
+        self.autoscaler.start()
+        unit = self.fleet.autoscaler.budget_resource
+        where = f"; budget ({unit}) at {self.autoscaler.admin_url}/admin/budget" if self.autoscaler.admin_url else ""
+        self._say(f"==> [autoscaler] every {self.fleet.autoscaler.period_s:g}s{where}")
+        return self.autoscaler
+
+    def stop_autoscaler(self) -> None:
+        if self.autoscaler is not None:
+            self.autoscaler.stop()
+            self.autoscaler = None
 
     def _wait_ready(self, serve, app_name: str) -> None:
         t0 = time.monotonic()
@@ -133,6 +156,7 @@ class LocalStack:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abandon the engines
         self._say("==> stopping: shutting down Serve and Ray (a few seconds)")
+        self.stop_autoscaler()
         try:
             serve.shutdown()
         finally:

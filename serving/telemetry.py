@@ -8,6 +8,7 @@ provider and metrics registry: no process-wide globals are touched.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from opentelemetry.sdk.resources import Resource
@@ -15,7 +16,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from serving.config import TelemetryConfig
+from serving.config import AUTO_MODEL, TelemetryConfig
+from serving.load_report import LoadWindow
 
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128)
 
@@ -56,6 +58,7 @@ class RequestTelemetry:
             else:
                 self._provider.add_span_processor(SimpleSpanProcessor(exporter))
         self._tracer = self._provider.get_tracer("petit.serving") if self._provider else None
+        self.load = LoadWindow()  # what this replica reports to the autoscaler
         self.registry = CollectorRegistry()
         self.requests = Counter("petit_requests", "Requests by model, route reason and status",
                                 ["model", "route_reason", "status"], registry=self.registry)
@@ -82,6 +85,9 @@ class RequestTelemetry:
             self.duration.labels(model).observe(rec.duration_s)
             if rec.ttft_s is not None:
                 self.ttft.labels(model).observe(rec.ttft_s)
+            if rec.status == 200:
+                self.load.record(model, rec.requested_model == AUTO_MODEL, rec.prompt_tokens,
+                                 rec.completion_tokens, rec.ttft_s, rec.duration_s, time.monotonic())
         if self._tracer is not None:
             self._span(rec)
 

@@ -44,6 +44,7 @@ def test_autoscaler_runs_petit_with_the_fleet_configmap(helm):
     assert container["image"] == ray_image["containers"][0]["image"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["PETIT_RAYSERVICE"] == RELEASE
+    assert env["RAY_ADDRESS"] == f"ray://{RELEASE}-head-svc:10001"  # KubeRay's head service, Ray Client port
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes["fleet"]["configMap"]["name"] == f"{RELEASE}-fleet"
     assert {"name": "fleet", "mountPath": "/etc/petit", "readOnly": True} in container["volumeMounts"]

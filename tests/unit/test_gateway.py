@@ -314,3 +314,55 @@ def test_snapshot_is_rebuilt_only_when_readiness_changes(fleet):
     client.ready["large"] = 0
     changed = gw.snapshot()
     assert changed is not first and changed.get("large").ready_replicas == 0
+
+
+def test_health_tolerates_a_stopped_model_whose_minimum_is_zero(fleet):
+    gw, client = _gw(fleet, CheapestFitPolicy())
+    data = fleet.model_dump(mode="json")
+    data["models"][1]["replicas"] = {"min": 0, "max": 1, "initial": 1}
+    from serving.config import parse_fleet
+    gw.fleet = parse_fleet(data, "t")
+    client.ready = {"small": 1, "large": 0}
+    with TestClient(build_fastapi(gw)) as http:
+        assert http.get("/health").status_code == 200  # large may be stopped by the autoscaler
+        client.ready = {"small": 0, "large": 0}
+        assert http.get("/health").status_code == 503  # nothing can answer
+    gw.fleet = fleet  # both min 1: a stopped model means not ready
+    client.ready = {"small": 1, "large": 0}
+    with TestClient(build_fastapi(gw)) as http:
+        assert http.get("/health").status_code == 503
+
+
+def test_answered_requests_feed_the_load_report(fleet):
+    gw, _ = _gw(fleet, CheapestFitPolicy())
+    telemetry = gw.telemetry
+    http = TestClient(build_fastapi(gw))
+    post(http, {"model": "auto", "messages": MSG, "max_tokens": 3})
+    post(http, {"model": "small", "messages": MSG, "max_tokens": 2, "stream": True})
+    post(http, {"model": "ghost", "messages": MSG})  # a 404 is not load
+    report = telemetry.load.report(__import__("time").monotonic())
+    assert report["small"]["requests"] == 2 and report["small"]["movable"] == 1
+    assert report["small"]["completion_tokens"] == 5
+    assert report["small"]["ttft_p95_ms"] is not None  # only the stream has a TTFT
+
+
+def test_auto_counts_tokens_only_on_tiers_the_routing_state_allows(fleet):
+    from serving.router.state import RoutingState, RoutingStateHolder
+
+    client = FakeModelClient({"small": FakeEngine("small", 64), "large": FakeEngine("large", 256)})
+    asked = []
+    count = client.count_prompt_tokens
+
+    async def recording(mid, kind, body):
+        asked.append(mid)
+        return await count(mid, kind, body)
+
+    client.count_prompt_tokens = recording
+    holder = RoutingStateHolder(RoutingState(allowed_tiers=frozenset({"small"})))
+    gw = Gateway(fleet, client, CheapestFitPolicy(), RequestTelemetry(TelemetryConfig()), routing_state=holder)
+    with TestClient(build_fastapi(gw)) as http:
+        assert post(http, {"model": "auto", "messages": MSG, "max_tokens": 2}).status_code == 200
+        assert asked == ["small"]  # the closed tier (maybe stopping) is not asked
+        holder.update(allowed_tiers=None)
+        post(http, {"model": "auto", "messages": MSG, "max_tokens": 2})
+    assert sorted(asked[1:]) == ["large", "small"]

@@ -73,3 +73,39 @@ def test_cold_start_bridged_by_small(gfleet):
     p = run(gfleet, [snap(16, 0, rs=1, rl=0)])[0]
     assert p.routing.shares.get("l", 0) == 0 and p.routing.shares["s"] == 1
     assert "bridge" in p.reason or p.targets["s"].replicas >= 1
+
+
+def test_cpu_budget_on_the_embedded_fleet_moves_auto_to_small_and_back():
+    """The live check's plan, decided purely: deploy/fleet.local.yaml counts CPU cores."""
+    from pathlib import Path
+
+    from autoscaler.routing_bridge import routing_changes
+    from serving.config import load_fleet
+
+    fleet = load_fleet(Path(__file__).resolve().parents[3] / "deploy" / "fleet.local.yaml")
+    small, large = fleet.model_ids
+    state, t = initial_state(fleet), 0.0
+    ready = {small: 1, large: 1}
+
+    def step(budget):
+        nonlocal state, t, ready
+        sig = {m: ModelSignals(arrival_rps=0.5, input_tokens_per_s=50, output_tokens_per_s=30,
+                               ready_replicas=ready[m]) for m in ready}
+        plan, state = decide(FleetSnapshot(sig, GpuSupply(budget), t), fleet, state, t)
+        t += 20
+        return plan
+
+    p = step(2)
+    assert {m: x.replicas for m, x in p.targets.items()} == {small: 1, large: 1}
+    assert routing_changes(p.routing)["allowed_tiers"] is None  # normal: the router decides
+    p = step(1)
+    assert p.reason.startswith("gpu_scarcity") and "1 CPUs" in p.reason
+    assert p.targets[large].replicas == 0 and p.routing.shares == {small: 1.0}
+    assert routing_changes(p.routing) == {"allowed_tiers": ["small"], "strong_share": 0.0, "downgrade_share": 0.0}
+    ready = {small: 1, large: 0}
+    p = step(2)
+    assert p.targets[large].replicas == 1
+    assert routing_changes(p.routing)["allowed_tiers"] == ["small"]  # large still starting: traffic waits
+    ready = {small: 1, large: 1}
+    p = step(2)
+    assert routing_changes(p.routing)["allowed_tiers"] is None  # large ready: traffic goes back

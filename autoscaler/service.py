@@ -1,0 +1,108 @@
+"""Wiring of the controller to a running Petit application on Ray Serve (adapter: imports Ray).
+
+`build_supply` picks the supply source the config names; `serve_adapters`
+connects to the application through the board actor (load signals, replica
+targets for Serve's policy hook, routing state for the ingress replicas);
+`AutoscalerService` runs the loop in a thread beside the admin endpoint. Used
+by `petit autoscaler run` (a process of its own, e.g. the Helm chart's pod)
+and by `petit run` (in-process, on the embedded default).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry
+
+from autoscaler.admin import AdminServer
+from autoscaler.budget import FixedBudget
+from autoscaler.controller import Controller, Metrics
+from autoscaler.signals_serve import ServeLoadSignals
+from serving.config import FleetConfig
+
+log = logging.getLogger("petit.autoscaler")
+
+
+def build_supply(fleet: FleetConfig):
+    """(supply source, FixedBudget or None) for `autoscaler.gpu_source`."""
+    cfg = fleet.autoscaler
+    src = cfg.gpu_source
+    if src.kind == "fixed":
+        budget = FixedBudget(src.gpus)
+        return budget, budget
+    if src.kind == "ray":
+        import ray
+
+        from autoscaler.signals_ray import RayGpuSupply
+        resource = "CPU" if cfg.budget_resource == "cpus" else "GPU"
+        return RayGpuSupply(ray.cluster_resources, ray.available_resources, resource), None
+    from kubernetes import client, config as kconfig
+
+    from autoscaler.kubernetes_adapters import KubernetesGpuSupply
+    try:
+        kconfig.load_incluster_config()
+    except kconfig.ConfigException:
+        kconfig.load_kube_config()
+    return KubernetesGpuSupply(client.ApiClient(), src.node_labels, src.own_pod_selector, src.resource_name), None
+
+
+def serve_adapters(fleet: FleetConfig, clock: Callable[[], float] = time.time):
+    """(signals, replica actuator, routing actuator) over the board; Ray must be initialised."""
+    from serving.routing_board import BoardReplicaActuator, BoardReports, BoardRoutingActuator, get_board
+
+    board = get_board()
+    signals = ServeLoadSignals(BoardReports(board), fleet.model_ids, clock,
+                               max_report_age_s=max(15.0, 3 * fleet.autoscaler.period_s))
+    return signals, BoardReplicaActuator(board), BoardRoutingActuator(board)
+
+
+class AutoscalerService:
+    """The control loop in a daemon thread, plus `/admin/budget` when the budget is fixed."""
+
+    def __init__(self, controller: Controller, budget: FixedBudget | None, admin_host: str = "127.0.0.1",
+                 admin_port: int = 9091) -> None:
+        self.controller, self.budget = controller, budget
+        self.admin = AdminServer(budget, admin_host, admin_port) if budget is not None else None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def for_serve(cls, fleet: FleetConfig, registry: CollectorRegistry | None = None,
+                  admin_host: str = "127.0.0.1", admin_port: int = 9091) -> "AutoscalerService":
+        supply, budget = build_supply(fleet)
+        signals, replicas, routing = serve_adapters(fleet)
+        ctl = Controller(fleet, supply, signals, replicas, routing, Metrics(registry or CollectorRegistry()),
+                         time.time)
+        return cls(ctl, budget, admin_host, admin_port)
+
+    @property
+    def admin_url(self) -> str | None:
+        return None if self.admin is None else f"http://{self.admin.host}:{self.admin.port}"
+
+    def start(self) -> None:
+        if self.admin is not None:
+            self.admin.start()
+        self._thread = threading.Thread(target=self.controller.run, args=(self._stop,), daemon=True,
+                                        name="petit-autoscaler")
+        self._thread.start()
+
+    def run_forever(self) -> None:
+        """Run the loop in the calling thread until `stop()` (from a signal handler)."""
+        if self.admin is not None:
+            self.admin.start()
+        try:
+            self.controller.run(self._stop)
+        finally:
+            if self.admin is not None:
+                self.admin.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            if self.admin is not None:
+                self.admin.stop()
+            self._thread = None
