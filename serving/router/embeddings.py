@@ -16,9 +16,11 @@ from serving.router.data import LabelledSet
 DEFAULT_CACHE_DIR = Path(os.environ.get("PETIT_ROUTER_CACHE", Path(tempfile.gettempdir()) / "petit-router-cache"))
 
 
-def cache_path(ds: LabelledSet, max_seq_length: int, cache_dir: Path) -> Path:
+def cache_path(ds: LabelledSet, max_seq_length: int, cache_dir: Path, tag: str = "") -> Path:
+    """Keyed by the prompts, the length limit and the encoder's tag (its runtime/precision)."""
     key = hashlib.sha256(("\x00".join(ds.prompts)).encode("utf-8")).hexdigest()[:16]
-    return Path(cache_dir) / f"emb-{key}-{len(ds)}-{max_seq_length}.npy"
+    suffix = f"-{tag}" if tag else ""
+    return Path(cache_dir) / f"emb-{key}-{len(ds)}-{max_seq_length}{suffix}.npy"
 
 
 def embed_labelled(ds: LabelledSet, max_seq_length: int, encoder_factory: Callable[[int], object],
@@ -26,9 +28,10 @@ def embed_labelled(ds: LabelledSet, max_seq_length: int, encoder_factory: Callab
     """Embeddings of every prompt of `ds`, shape (n, 384), from the cache when present.
 
     Prompts are encoded in length order (less padding) and the result cached
-    under `cache_dir` (None: no cache), keyed by the prompts and the length limit.
+    under `cache_dir` (None: no cache), keyed by the prompts, the length limit and the
+    factory's `tag` (when it has one).
     """
-    path = cache_path(ds, max_seq_length, cache_dir) if cache_dir else None
+    path = cache_path(ds, max_seq_length, cache_dir, getattr(encoder_factory, "tag", "")) if cache_dir else None
     if path is not None and path.exists():
         emb = np.load(path)
         if emb.shape[0] == len(ds):

@@ -35,10 +35,28 @@ class Encoder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
-def default_encoder_factory(max_seq_length: int) -> Encoder:
-    from serving.router.encoder import MiniLMEncoder  # the adapter: only imported here
+class EncoderFactory:
+    """Builds the prompt encoder: `onnx-int8` (serving default: MiniLM on ONNX Runtime, int8 weights,
+    one thread; falls back to `st` when ONNX Runtime cannot be used) or `st` (sentence-transformers).
+    `tag` names the embeddings for caches."""
 
-    return MiniLMEncoder(max_seq_length=max_seq_length)
+    def __init__(self, kind: str = "onnx-int8") -> None:
+        if kind not in ("onnx-int8", "st"):
+            raise ValueError(f"encoder kind must be onnx-int8 or st, got {kind!r}")
+        self.tag = kind
+
+    def __call__(self, max_seq_length: int) -> Encoder:
+        from serving.router import encoder  # the adapter: only imported here
+
+        if self.tag == "onnx-int8":
+            try:
+                return encoder.OnnxMiniLMEncoder(max_seq_length=max_seq_length)
+            except encoder.EncoderUnavailable as err:
+                log.warning("ONNX prompt encoder unavailable, using sentence-transformers: %s", err)
+        return encoder.MiniLMEncoder(max_seq_length=max_seq_length)
+
+
+default_encoder_factory = EncoderFactory("onnx-int8")
 
 
 def prompt_text(kind: str, body: Mapping) -> str:
