@@ -9,7 +9,8 @@ from autoscaler.simulator.run import RunResult
 
 COLUMNS = [("slo_attainment", "TTFT-SLO met", "{:.2%}"), ("ttft_p95_s", "TTFT p95 s", "{:.2f}"),
            ("rejected_share", "rejected", "{:.2%}"), ("gpu_hours", "GPU-h", "{:.2f}"),
-           ("cost_per_1m_tokens", "$/1M tok", "{:.3f}"), ("expected_quality", "quality", "{:.1f}")]
+           ("cost_per_1m_tokens", "$/1M tok", "{:.3f}"), ("expected_quality", "quality", "{:.1f}"),
+           ("quality_within_slo", "quality in SLO", "{:.1f}")]
 
 
 def table(results: list[RunResult]) -> str:
@@ -34,7 +35,9 @@ def summary(name: str, results: list[RunResult]) -> str:
                   f"- TTFT SLO met by >= 99%: Petit {p['slo_attainment']:.2%}, large-only "
                   f"{lo['slo_attainment']:.2%} -> {'met' if p['slo_attainment'] >= 0.99 else 'NOT met'}",
                   f"- cost per 1M tokens >= 50% below: {saving:.0%} -> {'met' if saving >= 0.5 else 'NOT met'}",
-                  f"- quality within 3 points: {dq:+.1f} points below -> {'met' if dq <= 3 else 'NOT met'}", ""]
+                  f"- quality within 3 points: {dq:+.1f} points below -> {'met' if dq <= 3 else 'NOT met'}",
+                  f"- quality delivered within the SLO (answers outside it count 0): Petit "
+                  f"{p['quality_within_slo']:.1f}, large-only {lo['quality_within_slo']:.1f}", ""]
     return "\n".join(lines)
 
 

@@ -161,6 +161,8 @@ def _result(sim: _Sim, name: str, gpu_s: float, end: float) -> RunResult:
         "cost_usd": cost,
         "cost_per_1m_tokens": cost / tokens * 1e6 if tokens else None,
         "expected_quality": _quality(req, ok, sim.ids, views, curve),
+        # Quality delivered per arriving request: answers outside the TTFT SLO (or never given) count 0.
+        "quality_within_slo": (_quality(req, within, sim.ids, views, curve) or 0.0) * float(within.mean()),
         "duration_s": end,
     }
     edges = np.arange(0.0, end + sc.bucket_s, sc.bucket_s)

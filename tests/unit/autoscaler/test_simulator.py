@@ -56,3 +56,10 @@ def test_simulate_short_window(tmp_path):
     short.write_text(text)
     assert main(["simulate", str(short), "--out", str(tmp_path / "out"), "--no-plots"]) == 0
     assert (tmp_path / "out" / "results.json").is_file() and (tmp_path / "out" / "summary.md").is_file()
+    import json
+
+    totals = json.loads((tmp_path / "out" / "results.json").read_text())["policies"]
+    for t in (p["totals"] for p in totals.values()):
+        # delivered quality: answers outside the SLO count 0, the others lie between the tiers' quality
+        lo, hi = 69.4, 83.6  # examples/fleet.h100.yaml: 8B and 70B
+        assert lo * t["slo_attainment"] - 1e-6 <= t["quality_within_slo"] <= hi * t["slo_attainment"] + 1e-6
