@@ -54,6 +54,7 @@ class Controller:
         self.last_supply: GpuSupply | None = None
         self.last_plan: Plan | None = None
         self.recent: deque[Plan] = deque(maxlen=50)  # the last plans, newest last (for inspection)
+        self._last_key: dict | None = None
 
     def gather(self, now: float) -> FleetSnapshot:
         """A snapshot; stale when any source failed or reported staleness."""
@@ -91,7 +92,11 @@ class Controller:
             span.set_attribute("petit.gpus_budget", float(min(plan.gpus_budget, 1e12)))
             span.set_attribute("petit.gpus_planned", float(plan.gpus_planned))
             span.set_attribute("petit.plan", json.dumps(plan.summary(), default=str))
-        log.info("plan %s", json.dumps(plan.summary(), default=str))
+        summary = plan.summary()
+        key = {k: v for k, v in summary.items() if k != "at"}
+        # Every plan at DEBUG; a plan that differs from the previous one at INFO.
+        log.log(logging.INFO if key != self._last_key else logging.DEBUG, "plan %s", json.dumps(summary, default=str))
+        self._last_key = key
         return plan
 
     def _apply(self, plan: Plan) -> None:

@@ -7,6 +7,7 @@ integration tests (one shared stack per test session).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -104,6 +105,12 @@ class LocalStack:
         """Run Petit's autoscaler in this process against the running fleet; returns the service."""
         from autoscaler.service import AutoscalerService
 
+        plans = logging.getLogger("autoscaler.controller")
+        if not plans.handlers:  # show each changed plan in the run's output
+            handler = logging.StreamHandler(self.out)
+            handler.setFormatter(logging.Formatter("    [autoscaler] %(message)s"))
+            plans.addHandler(handler)
+            plans.setLevel(logging.INFO)
         self.autoscaler = AutoscalerService.for_serve(self.fleet, admin_port=port)
         self.autoscaler.start()
         unit = self.fleet.autoscaler.budget_resource
