@@ -1,6 +1,8 @@
 """The controller's tiny admin HTTP server: `GET/POST /admin/budget` (aiohttp).
 
-POST body: ``{"gpus": N}`` with N >= 0 -> 200 ``{"gpus": N}``; anything else -> 400.
+POST body: ``{"gpus": N}`` with N >= 0 -> 200 ``{"gpus": N, "unit": U}``; anything else -> 400.
+`unit` says what the number counts (`autoscaler.budget_resource`: "gpus", or "cpus"
+for a CPU-only fleet); the key stays "gpus" either way.
 Runs in its own thread with its own event loop.
 """
 
@@ -15,9 +17,9 @@ from aiohttp import web
 from autoscaler.budget import FixedBudget
 
 
-def build_app(budget: FixedBudget) -> web.Application:
+def build_app(budget: FixedBudget, unit: str = "gpus") -> web.Application:
     async def get_budget(_req: web.Request) -> web.Response:
-        return web.json_response({"gpus": budget.get()})
+        return web.json_response({"gpus": budget.get(), "unit": unit})
 
     async def post_budget(req: web.Request) -> web.Response:
         try:
@@ -27,7 +29,7 @@ def build_app(budget: FixedBudget) -> web.Application:
             budget.set(body["gpus"])
         except (ValueError, json.JSONDecodeError) as err:
             return web.json_response({"error": str(err)}, status=400)
-        return web.json_response({"gpus": budget.get()})
+        return web.json_response({"gpus": budget.get(), "unit": unit})
 
     app = web.Application()
     app.router.add_get("/admin/budget", get_budget)
@@ -38,8 +40,8 @@ def build_app(budget: FixedBudget) -> web.Application:
 class AdminServer:
     """Serves `build_app(budget)` on host:port in a daemon thread."""
 
-    def __init__(self, budget: FixedBudget, host: str = "0.0.0.0", port: int = 9091):
-        self.app, self.host, self.port = build_app(budget), host, port
+    def __init__(self, budget: FixedBudget, host: str = "0.0.0.0", port: int = 9091, unit: str = "gpus"):
+        self.app, self.host, self.port = build_app(budget, unit), host, port
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
 

@@ -65,7 +65,8 @@ class AutoscalerService:
     def __init__(self, controller: Controller, budget: FixedBudget | None, admin_host: str = "127.0.0.1",
                  admin_port: int = 9091) -> None:
         self.controller, self.budget = controller, budget
-        self.admin = AdminServer(budget, admin_host, admin_port) if budget is not None else None
+        unit = controller.fleet.autoscaler.budget_resource
+        self.admin = AdminServer(budget, admin_host, admin_port, unit) if budget is not None else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

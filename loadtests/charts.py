@@ -36,7 +36,7 @@ def _marks(ax, r: RunResult) -> None:
         ax.axvspan(0, r.warmup_s, color="#94a3b8", alpha=0.15, lw=0)
     for m in r.scarcity:
         ax.axvline(m.at_s, color="#dc2626" if m.ok else "#7f1d1d", ls="--", lw=1.2)
-        ax.annotate(f"{m.gpus} GPU" + ("" if m.ok else " (failed)"), (m.at_s, 1), xycoords=("data", "axes fraction"),
+        ax.annotate(f"budget {m.gpus}" + ("" if m.ok else " (failed)"), (m.at_s, 1), xycoords=("data", "axes fraction"),
                     xytext=(3, -12), textcoords="offset points", color="#dc2626", fontsize=8)
 
 
@@ -70,7 +70,7 @@ def latency_over_time(r: RunResult) -> str:
     a1.scatter([s.start_s for s in ok if s.ttft_s is not None], [s.ttft_s * 1000 for s in ok if s.ttft_s is not None],
                s=6, alpha=0.5, color=PALETTE[0])
     a1.set_ylabel("TTFT (ms)")
-    a1.set_title("TTFT per request (by send time) and ITL per token; grey = warm-up, red = GPU budget change")
+    a1.set_title("TTFT per request (by send time) and ITL per token; grey = warm-up, red = budget change")
     pts = [(s.start_s + (s.ttft_s or 0) + sum(s.itl_s[:i + 1]), x * 1000) for s in ok for i, x in enumerate(s.itl_s)]
     if pts:
         a2.scatter([p[0] for p in pts], [p[1] for p in pts], s=3, alpha=0.25, color=PALETTE[1])

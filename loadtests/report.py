@@ -108,7 +108,7 @@ def _events(r: RunResult) -> str:
         return ""
     rows = "".join(f"<tr class='{'ok' if m.ok else 'bad'}'><td class='num'>{m.at_s:.1f} s</td><td class='num'>{m.gpus}</td>"
                    f"<td>{html.escape(m.detail)}</td></tr>" for m in r.scarcity)
-    return ("<h2>GPU budget changes (scarcity events)</h2><table><tr><th>at</th><th>GPUs</th><th>admin answer</th></tr>"
+    return ("<h2>Budget changes (scarcity events)</h2><table><tr><th>at</th><th>budget</th><th>admin answer</th></tr>"
             + rows + "</table>")
 
 

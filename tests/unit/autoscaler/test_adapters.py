@@ -108,7 +108,7 @@ async def test_admin_endpoint():
     b = FixedBudget(8)
     async with TestClient(TestServer(build_app(b))) as c:
         r = await c.get("/admin/budget")
-        assert (await r.json()) == {"gpus": 8}
+        assert (await r.json()) == {"gpus": 8, "unit": "gpus"}
         r = await c.post("/admin/budget", data=json.dumps({"gpus": 4}))
         assert r.status == 200 and b.get() == 4
         r = await c.post("/admin/budget", data=json.dumps({"gpus": -2}))

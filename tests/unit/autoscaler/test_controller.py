@@ -62,3 +62,38 @@ def test_survives_failing_adapters(gfleet):
     ctl2, reg2 = make(gfleet, Supply(16), Signals(), Rec(fail=True), Rec(fail=True))
     assert ctl2.step(0.0).applied
     assert reg2.get_sample_value("petit_autoscaler_adapter_errors_total", {"adapter": "replicas"}) == 1
+
+
+def test_service_runs_the_loop_in_a_thread_and_serves_the_budget_in_its_unit():
+    import json
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from autoscaler.budget import FixedBudget
+    from autoscaler.service import AutoscalerService
+    from serving.config import load_fleet
+
+    fleet = load_fleet(Path(__file__).resolve().parents[3] / "deploy" / "fleet.local.yaml")
+    budget = FixedBudget(None)
+
+    class LocalSignals:
+        def read(self):
+            return {m: ModelSignals(ready_replicas=1) for m in fleet.model_ids}
+
+    rep = Rec()
+    ctl = Controller(fleet, budget, LocalSignals(), rep, None, Metrics(CollectorRegistry()), time.time)
+    svc = AutoscalerService(ctl, budget, "127.0.0.1", 0)
+    svc.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not rep.calls and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert rep.calls, "the loop did not decide"
+        port = svc.admin._runner.addresses[0][1]
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/admin/budget", data=b'{"gpus": 1}', method="POST")
+        assert json.load(urllib.request.urlopen(req, timeout=5)) == {"gpus": 1.0, "unit": "cpus"}
+        assert budget.get() == 1.0
+    finally:
+        svc.stop()
+    assert svc._thread is None  # joined

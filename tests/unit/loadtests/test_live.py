@@ -88,7 +88,7 @@ scarcity: {{admin_url: "{fake}", events: [{{at_s: 0.5, gpus: 2}}, {{at_s: 1.5, g
     with urllib.request.urlopen(f"{fake}/admin/budget") as r:
         assert [b["gpus"] for b in json.load(r)] == [2, 6]
     html = (tmp_path / "rep" / "report.html").read_text()
-    assert "SLA verdict: PASS" in html and "2 GPU" not in html.split("<img")[0] and "data:image/png;base64" in html
+    assert "SLA verdict: PASS" in html and "budget 2" not in html.split("<img")[0] and "data:image/png;base64" in html
     assert "http" not in html.split("<style>")[1].split("</style>")[0]  # no CDN, self-contained
     assert (tmp_path / "rep" / "samples.csv").read_text().count("\n") == len(doc["samples"]) + 1
 
