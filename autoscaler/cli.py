@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -37,9 +38,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("error: --ray-address (or $RAY_ADDRESS) is required: the controller reads load from and applies "
               "plans to a running Petit application on Ray Serve", file=sys.stderr)
         return 2
-    import ray
-
-    ray.init(address=args.ray_address, namespace="serve", log_to_driver=False)
+    if not connect_ray(args.ray_address, args.connect_timeout_s):
+        return 1
     registry = CollectorRegistry()
     start_http_server(int(os.environ.get("PETIT_METRICS_PORT", args.metrics_port)), registry=registry)
     service = AutoscalerService.for_serve(fleet, registry, args.admin_host, args.admin_port)
@@ -47,6 +47,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: service.stop())
     service.run_forever()
     return 0
+
+
+def connect_ray(address: str, timeout_s: float, sleep=time.sleep, clock=time.monotonic) -> bool:
+    """Connect to the Ray cluster, retrying while it comes up (a pod may start before the head)."""
+    import ray
+
+    deadline, wait = clock() + timeout_s, 2.0
+    while True:
+        try:
+            ray.init(address=address, namespace="serve", log_to_driver=False)
+            return True
+        except (ConnectionError, RuntimeError, TimeoutError) as err:
+            if clock() + wait > deadline:
+                print(f"error: cannot reach Ray at {address} after {timeout_s:.0f}s: {err}", file=sys.stderr)
+                return False
+            print(f"waiting for Ray at {address} ({err}); retrying in {wait:.0f}s", file=sys.stderr, flush=True)
+            sleep(wait)
+            wait = min(wait * 2, 30.0)
 
 
 def cmd_budget(args: argparse.Namespace) -> int:
@@ -78,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--admin-port", type=int, default=9091)
     run.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"),
                      help="the Ray cluster serving Petit (e.g. 'auto'; required)")
+    run.add_argument("--connect-timeout-s", type=float, default=600,
+                     help="keep retrying to reach Ray this long (the head may still be starting)")
     run.set_defaults(fn=cmd_run)
     bud = auto.add_parser("budget", help="show or set the fixed GPU budget of a running controller")
     bud.add_argument("--set", type=float, default=None, metavar="N")

@@ -97,3 +97,39 @@ def test_service_runs_the_loop_in_a_thread_and_serves_the_budget_in_its_unit():
     finally:
         svc.stop()
     assert svc._thread is None  # joined
+
+
+def test_autoscaler_run_waits_for_ray_then_gives_up_with_a_message(monkeypatch, capsys):
+    import ray
+
+    from autoscaler import cli
+
+    calls = []
+
+    def flaky_init(**kw):
+        calls.append(kw["address"])
+        if len(calls) < 3:
+            raise ConnectionError("head not up")
+
+    now = [0.0]
+    monkeypatch.setattr(ray, "init", flaky_init)
+    assert cli.connect_ray("ray://head:10001", 60, sleep=lambda s: now.__setitem__(0, now[0] + s),
+                           clock=lambda: now[0])
+    assert calls == ["ray://head:10001"] * 3 and now[0] == 6.0  # waited 2 s, then 4 s
+
+    monkeypatch.setattr(ray, "init", lambda **kw: (_ for _ in ()).throw(ConnectionError("no route")))
+    now[0] = 0.0
+    assert not cli.connect_ray("ray://head:10001", 10, sleep=lambda s: now.__setitem__(0, now[0] + s),
+                               clock=lambda: now[0])
+    assert "cannot reach Ray at ray://head:10001" in capsys.readouterr().err
+
+
+def test_autoscaler_run_needs_a_ray_address(monkeypatch, capsys):
+    from pathlib import Path
+
+    from autoscaler import cli
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    fleet = Path(__file__).resolve().parents[3] / "deploy" / "fleet.local.yaml"
+    assert cli.main(["autoscaler", "run", "--fleet", str(fleet), "--ray-address", ""]) == 2
+    assert "--ray-address" in capsys.readouterr().err
