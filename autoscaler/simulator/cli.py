@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policies", nargs="*", help="subset of the scenario's policies")
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
     p.add_argument("--data-dir", help="override the data directory (traces)")
+    p.add_argument("--capacity", action="store_true",
+                   help="instead: measure each model's capacity at the TTFT SLO on its profile and the "
+                        "trace's request sizes, next to the configured capacity_tokens_per_s")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     except (ScenarioError, TraceError, FleetConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.capacity:
+        return _capacity(sc, fleet, trace, Path(args.out))
     results = []
     for name in args.policies or sc.policies:
         policy = build_policy(name, fleet, sc.gpus.total, sc.baselines)
@@ -58,6 +63,32 @@ def run(args: argparse.Namespace) -> int:
     print(table(results))
     files = write(Path(args.out), sc.name, results, plots=not args.no_plots)
     print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
+def _capacity(sc, fleet, trace, out: Path) -> int:
+    """Print and write (capacity.json) measured vs configured capacity per model."""
+    import json
+
+    from autoscaler.simulator.capacity import capacity_at_slo
+
+    slo_s = fleet.slo.ttft_p95_ms / 1000.0
+    rows, data = ["| model | configured tok/s | measured at SLO tok/s | ratio | rate req/s | TTFT p95 s |",
+                  "|---|---|---|---|---|---|"], {}
+    for mid in fleet.model_ids:
+        m = fleet.model(mid)
+        sys.stderr.write(f"measuring {mid} ...\n")
+        c = capacity_at_slo(sc.profile(mid), m.resources.gpus, trace.input_tokens, trace.output_tokens, slo_s,
+                            m.prefill_token_weight, tick_s=sc.tick_s)
+        ratio = c.work_tokens_per_s / m.capacity_tokens_per_s
+        rows.append(f"| {mid} | {m.capacity_tokens_per_s:g} | {c.work_tokens_per_s:.0f} | {ratio:.2f} | "
+                    f"{c.rate_rps:.2f} | {c.ttft_p95_s:.2f} |")
+        data[mid] = {"configured_tokens_per_s": m.capacity_tokens_per_s, "measured_tokens_per_s": c.work_tokens_per_s,
+                     "rate_rps": c.rate_rps, "ttft_p95_s": c.ttft_p95_s, "slo_ttft_p95_s": slo_s}
+    print("\n".join(rows))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "capacity.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {out / 'capacity.json'}  (work tokens/s: output + prefill_token_weight x input)")
     return 0
 
 

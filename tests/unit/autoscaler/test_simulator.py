@@ -63,3 +63,21 @@ def test_simulate_short_window(tmp_path):
         # delivered quality: answers outside the SLO count 0, the others lie between the tiers' quality
         lo, hi = 69.4, 83.6  # examples/fleet.h100.yaml: 8B and 70B
         assert lo * t["slo_attainment"] - 1e-6 <= t["quality_within_slo"] <= hi * t["slo_attainment"] + 1e-6
+
+
+def test_capacity_at_slo_bisects_to_the_slo_and_ranks_profiles():
+    import numpy as np
+
+    from autoscaler.simulator.capacity import _ttft_p95, capacity_at_slo
+    from autoscaler.simulator.profiles import BUILTIN_PROFILES
+
+    rng = np.random.default_rng(1)
+    n_in, n_out = rng.integers(200, 1500, 500).astype(float), rng.integers(50, 300, 500).astype(float)
+    kw = dict(duration_s=120.0, warmup_s=30.0, tick_s=0.25, iterations=8)
+    small = capacity_at_slo(BUILTIN_PROFILES["h100-8b"], 1, n_in, n_out, 2.0, 0.1, **kw)
+    large = capacity_at_slo(BUILTIN_PROFILES["h100x4-70b"], 4, n_in, n_out, 2.0, 0.1, **kw)
+    assert small.rate_rps > large.rate_rps > 0
+    assert large.ttft_p95_s <= 2.0
+    # 30% above the measured rate the SLO breaks
+    assert _ttft_p95(BUILTIN_PROFILES["h100x4-70b"], 4, large.rate_rps * 1.3, n_in, n_out, 120.0, 30.0, 0.25, 0) > 2.0
+    assert large.work_tokens_per_s == pytest.approx(large.rate_rps * float(np.mean(n_out + 0.1 * n_in)))
