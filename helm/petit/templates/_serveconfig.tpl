@@ -17,8 +17,10 @@ applications:
           num_cpus: {{ .Values.serve.ingress.cpus }}
           num_gpus: 0
       {{- range .Values.fleet.models }}
+      {{- /* No num_replicas: each model deployment's replica count belongs to Serve's
+             autoscaling-policy hook (serving/serve_autoscaling.py), which starts at
+             replicas.initial and follows Petit's autoscaler. */}}
       - name: model-{{ .id }}
-        num_replicas: {{ include "petit.model.start" . }}
         ray_actor_options:
           num_gpus: {{ include "petit.model.gpus" . }}
           num_cpus: {{ include "petit.model.cpus" . }}
