@@ -112,7 +112,12 @@ class LocalStack:
             plans.addHandler(handler)
             plans.setLevel(logging.INFO)
         self.autoscaler = AutoscalerService.for_serve(self.fleet, admin_port=port)
-        self.autoscaler.start()
+        try:
+            self.autoscaler.start()
+        except OSError as err:
+            self.autoscaler = None
+            raise StartupError(f"the autoscaler's admin endpoint cannot listen on port {port}: {err} "
+                               "(pick another with --admin-port, or run with --no-autoscaler)") from err
         unit = self.fleet.autoscaler.budget_resource
         where = f"; budget ({unit}) at {self.autoscaler.admin_url}/admin/budget" if self.autoscaler.admin_url else ""
         self._say(f"==> [autoscaler] every {self.fleet.autoscaler.period_s:g}s{where}")

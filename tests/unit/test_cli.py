@@ -49,3 +49,31 @@ def test_unknown_command_exits_2():
     with pytest.raises(SystemExit) as exc:
         cli.main(["frobnicate"])
     assert exc.value.code == 2
+
+
+def test_admin_port_in_use_is_a_clear_startup_error(monkeypatch):
+    import socket
+
+    import pytest
+
+    from autoscaler import service
+    from serving.config import load_fleet
+    from serving.runner import LocalStack, StartupError
+
+    fleet = load_fleet(__import__("pathlib").Path(__file__).resolve().parents[2] / "deploy" / "fleet.local.yaml")
+
+    class NoBoard:
+        def __init__(self, *a, **k):
+            pass
+
+    monkeypatch.setattr(service, "serve_adapters", lambda fleet: (NoBoard(), None, None))
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        stack = LocalStack(fleet, out=__import__("io").StringIO())
+        with pytest.raises(StartupError, match="--admin-port"):
+            stack.start_autoscaler(taken.getsockname()[1])
+        assert stack.autoscaler is None
+    finally:
+        taken.close()
