@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None, encoder_factory=None) -> int:
     clf, cfg, results = select(x, y, ds.weak_correct, ds.strong_correct, fit_idx, val_idx, args.seed)
     meta = {
         "name": args.name, "encoder": ENCODER_NAME, "max_seq_length": MAX_SEQ_LENGTH,
+        "encoder_runtime": getattr(encoder_factory, "tag", "custom"),  # onnx-int8 | st: what embedded the data
         "features": "embedding(384, L2-normalised) + log1p(prompt chars)/8",
         "outcomes": ["both_wrong", "only_weak", "only_strong", "both_right"],
         "training": {"data_sha256": ds.sha256, "source": "RouteLLM MMLU (weak=Mixtral-8x7B, strong=GPT-4-1106)",
