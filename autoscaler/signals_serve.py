@@ -45,7 +45,7 @@ class ServeLoadSignals:
         first_read = not self._prev and not self._rates
         self._update_rates(ingress)
         if first_read and ingress:
-            raise RuntimeError("first read: baseline for token rates taken")
+            raise RuntimeError("warming up: the first read only sets the baseline for token rates")
         return {m: self._signals(m, serve[m], [d for _, d in ingress.values()]) for m in self.models}
 
     def _update_rates(self, ingress: dict[str, tuple[float, dict]]) -> None:
