@@ -116,10 +116,11 @@ def test_budget_cut_moves_auto_to_small_and_stops_large_then_both_return(stack, 
             trace.append((round(time.time() - t_cut, 1), r.headers.get("x-petit-model")))
             return r.headers["x-petit-model"] == SMALL
 
-        _wait("auto traffic on the small model", on_small, period + 5)
+        _wait("auto traffic on the small model", on_small, period + 8)
         moved = trace[-1][0]  # when the answer came
         print(f"[scarcity] auto traffic on the small model {moved:.1f}s after the budget cut")
-        assert moved <= period + 3, (f"routing took {moved:.1f}s, more than one {period:g}s control period; "
+        # one control period, plus the ingress's 1 s board poll and the request itself (slack for busy CI)
+        assert moved <= period + 4, (f"routing took {moved:.1f}s, more than one {period:g}s control period; "
                                      f"requests {trace}; plans:\n"
                                      + "\n".join(f"{p.at - t_cut:+.1f}s {p.summary()}"
                                                   for p in autoscaler.controller.recent))
