@@ -43,13 +43,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+RETRIES_429 = 3
+
+
 async def _ask(client: httpx.AsyncClient, sem: asyncio.Semaphore, q: Question, model: str,
                policy: str | None, max_tokens: int) -> dict:
     headers = {"x-petit-policy": policy} if policy else {}
     body = {"model": model, "messages": [{"role": "user", "content": q.question}], "max_tokens": max_tokens,
             "temperature": 0}
     async with sem:
-        r = await client.post("/v1/chat/completions", json=body, headers=headers)
+        for attempt in range(RETRIES_429 + 1):  # a full queue is back-pressure, not a wrong answer
+            r = await client.post("/v1/chat/completions", json=body, headers=headers)
+            if r.status_code != 429 or attempt == RETRIES_429:
+                break
+            await asyncio.sleep(min(float(r.headers.get("retry-after") or 1), 10.0))
     if r.status_code != 200:
         return {"ok": False, "error": f"HTTP {r.status_code}: {r.text[:200]}"}
     reply = r.json()["choices"][0]["message"].get("content") or ""
