@@ -43,8 +43,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     registry = CollectorRegistry()
     start_http_server(int(os.environ.get("PETIT_METRICS_PORT", args.metrics_port)), registry=registry)
     service = AutoscalerService.for_serve(fleet, registry, args.admin_host, args.admin_port)
-    signal.signal(signal.SIGTERM, lambda *_: service.stop())
-    signal.signal(signal.SIGINT, lambda *_: service.stop())
+    signal.signal(signal.SIGTERM, lambda *_: service.request_stop())
+    signal.signal(signal.SIGINT, lambda *_: service.request_stop())
     service.run_forever()
     return 0
 

@@ -25,6 +25,10 @@ from serving.config import FleetConfig
 log = logging.getLogger(__name__)
 
 
+def _without_time(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if k != "at"}
+
+
 class Metrics:
     """The controller's Prometheus metrics, on a registry the caller owns."""
 
@@ -54,7 +58,6 @@ class Controller:
         self.last_supply: GpuSupply | None = None
         self.last_plan: Plan | None = None
         self.recent: deque[Plan] = deque(maxlen=50)  # the last plans, newest last (for inspection)
-        self._last_key: dict | None = None
 
     def gather(self, now: float) -> FleetSnapshot:
         """A snapshot; stale when any source failed or reported staleness."""
@@ -82,6 +85,7 @@ class Controller:
         with self.tracer.start_as_current_span("petit.autoscaler.decide") as span:
             snap = self.gather(now)
             plan, self.state = decide(snap, self.fleet, self.state, now)
+            previous = self.last_plan
             self.last_plan = plan
             self.recent.append(plan)
             if plan.applied:
@@ -93,10 +97,9 @@ class Controller:
             span.set_attribute("petit.gpus_planned", float(plan.gpus_planned))
             span.set_attribute("petit.plan", json.dumps(plan.summary(), default=str))
         summary = plan.summary()
-        key = {k: v for k, v in summary.items() if k != "at"}
-        # Every plan at DEBUG; a plan that differs from the previous one at INFO.
-        log.log(logging.INFO if key != self._last_key else logging.DEBUG, "plan %s", json.dumps(summary, default=str))
-        self._last_key = key
+        # Every plan at DEBUG; a plan that differs from the previous one (time aside) at INFO.
+        changed = previous is None or _without_time(previous.summary()) != _without_time(summary)
+        log.log(logging.INFO if changed else logging.DEBUG, "plan %s", json.dumps(summary, default=str))
         return plan
 
     def _apply(self, plan: Plan) -> None:

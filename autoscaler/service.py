@@ -91,14 +91,17 @@ class AutoscalerService:
         self._thread.start()
 
     def run_forever(self) -> None:
-        """Run the loop in the calling thread until `stop()` (from a signal handler)."""
-        if self.admin is not None:
-            self.admin.start()
+        """Start, then block until `request_stop()` (e.g. from a signal handler), then stop."""
+        self.start()
         try:
-            self.controller.run(self._stop)
+            while not self._stop.wait(1.0):
+                pass
         finally:
-            if self.admin is not None:
-                self.admin.stop()
+            self.stop()
+
+    def request_stop(self) -> None:
+        """Ask the loop to end after its current step (safe from a signal handler)."""
+        self._stop.set()
 
     def stop(self) -> None:
         self._stop.set()

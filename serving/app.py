@@ -131,8 +131,7 @@ async def _follow_board(follower: BoardFollower | None, telemetry: RequestTeleme
             if board is None:  # a blocking lookup: off the event loop, and only until it succeeds
                 board = await asyncio.to_thread(get_board)
             if follower is not None:
-                follower.board = board
-                await follower.poll_once()
+                await follower.poll_once(board)
             board.report.remote(source, "ingress", telemetry.load.report(time.monotonic()), time.time())
         except Exception:  # the board may be restarting; look it up again next period
             log.debug("board not reachable", exc_info=True)

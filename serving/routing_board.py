@@ -69,20 +69,17 @@ def get_board() -> Any:
 class BoardFollower:
     """Applies board versions newer than the last one applied to a routing-state holder."""
 
-    def __init__(self, holder: Any, board: Any = None) -> None:
+    def __init__(self, holder: Any) -> None:
         self.holder = holder
-        self.board = board
         self.applied = 0
 
-    async def poll_once(self) -> bool:
-        """Read the board; apply a newer version. Returns whether something was applied.
+    async def poll_once(self, board: Any) -> bool:
+        """Read `board`; apply a newer version. Returns whether something was applied.
 
         A change set the holder rejects (ValueError/TypeError) is logged and skipped,
         so one bad publish cannot wedge the follower.
         """
-        if self.board is None:
-            self.board = get_board()
-        version, changes = await self.board.read.remote()
+        version, changes = await board.read.remote()
         if version <= self.applied:
             return False
         self.applied = version

@@ -78,10 +78,7 @@ def _plots(out: Path, results: list[RunResult]) -> list[Path]:
         ax.set_title(title)
         ax.set_xlabel("minute")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    p1 = out / "comparison.png"
-    fig.savefig(p1, dpi=90)
-    plt.close(fig)
+    p1 = _save(plt, fig, out / "comparison.png")
     fig, axes = plt.subplots(1, len(results), figsize=(4 * len(results), 3.5), squeeze=False)
     for ax, r in zip(axes[0], results):
         for mid, ys in r.control["ready"].items():
@@ -89,8 +86,12 @@ def _plots(out: Path, results: list[RunResult]) -> list[Path]:
         ax.set_title(f"{r.policy}: ready replicas")
         ax.set_xlabel("minute")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    p2 = out / "replicas.png"
-    fig.savefig(p2, dpi=90)
-    plt.close(fig)
+    p2 = _save(plt, fig, out / "replicas.png")
     return [p1, p2]
+
+
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

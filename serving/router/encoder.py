@@ -118,7 +118,8 @@ def quantize_int8(src: Path, out: Path) -> Path:
         fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=out.parent)
         os.close(fd)
         quiet = logging.getLogger()
-        level, quiet.level = quiet.level, logging.ERROR  # its advice to pre-process does not apply here
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # its advice to pre-process does not apply here
         try:
             quantize_dynamic(str(src), tmp, weight_type=QuantType.QInt8, per_channel=True)
         finally:

@@ -33,6 +33,16 @@ def test_fleet_dict() -> dict:
     return data
 
 
+def set_routing_state(**changes) -> dict:
+    """Change the ingress's run-time routing state (as an operator would); returns the new state."""
+    from ray import serve
+
+    from serving.app import APP_NAME, INGRESS_NAME
+
+    return serve.get_deployment_handle(INGRESS_NAME, app_name=APP_NAME).set_routing_state.remote(
+        changes).result(timeout_s=30)
+
+
 class _Tee(io.TextIOBase):
     def write(self, s: str) -> int:
         sys.__stderr__.write(s)

@@ -5,24 +5,17 @@ from __future__ import annotations
 import re
 
 import pytest
-from ray import serve
 
-from serving.app import APP_NAME, INGRESS_NAME
-from tests.integration.conftest import LARGE, SMALL
+from tests.integration.conftest import LARGE, SMALL, set_routing_state
 
 pytestmark = pytest.mark.stack
 
 
-def _set_state(**changes) -> dict:
-    handle = serve.get_deployment_handle(INGRESS_NAME, app_name=APP_NAME)
-    return handle.set_routing_state.remote(changes).result(timeout_s=30)
-
-
 @pytest.fixture
 def state():
-    yield _set_state
-    _set_state(threshold=None, strong_share=None, cascade_min_mean_logprob=-0.8, cascade_min_token_logprob=-5.0,
-               allowed_tiers=None, downgrade_share=0.0)
+    yield set_routing_state
+    set_routing_state(threshold=None, strong_share=None, cascade_min_mean_logprob=-0.8,
+                      cascade_min_token_logprob=-5.0, allowed_tiers=None, downgrade_share=0.0)
 
 
 def _auto(http, content: str, policy: str, **extra):

@@ -18,21 +18,11 @@ import httpx
 import pytest
 from ray import serve
 
-from serving.app import APP_NAME, INGRESS_NAME, deployment_name
-from tests.integration.conftest import LARGE, SMALL
+from serving.app import APP_NAME, deployment_name
+from tests.integration.conftest import LARGE, SMALL, set_routing_state
 
 pytestmark = pytest.mark.stack
 ADMIN_PORT = 9191
-
-
-def _set_state(**changes) -> dict:
-    return serve.get_deployment_handle(INGRESS_NAME, app_name=APP_NAME).set_routing_state.remote(
-        changes).result(timeout_s=30)
-
-
-def _get_state() -> dict:
-    return serve.get_deployment_handle(INGRESS_NAME, app_name=APP_NAME).get_routing_state.remote().result(
-        timeout_s=30)
 
 
 def _running(model: str) -> int:
@@ -89,13 +79,13 @@ class Traffic:
 
 @pytest.fixture
 def autoscaler(stack):
-    _set_state(threshold=-1e9)  # the router alone would send every `auto` prompt to the strong tier
+    set_routing_state(threshold=-1e9)  # the router alone would send every `auto` prompt to the strong tier
     svc = stack.start_autoscaler(ADMIN_PORT)
     try:
         yield svc
     finally:
         stack.stop_autoscaler()
-        _set_state(threshold=None, strong_share=None, allowed_tiers=None, downgrade_share=0.0)
+        set_routing_state(threshold=None, strong_share=None, allowed_tiers=None, downgrade_share=0.0)
 
 
 def test_budget_cut_moves_auto_to_small_and_stops_large_then_both_return(stack, http, autoscaler):

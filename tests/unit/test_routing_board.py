@@ -47,21 +47,21 @@ def test_unconstrained_plan_hands_routing_back_to_the_router():
 
 async def test_follower_applies_each_newer_version_once():
     holder, board = RoutingStateHolder(), FakeBoard()
-    follower = BoardFollower(holder, board)
-    assert not await follower.poll_once()  # nothing published yet
+    follower = BoardFollower(holder)
+    assert not await follower.poll_once(board)  # nothing published yet
     board.publish(routing_changes(_plan(("small",), 0.0)))
-    assert await follower.poll_once()
+    assert await follower.poll_once(board)
     assert holder.get().allowed_tiers == frozenset({"small"}) and holder.get().strong_share == 0.0
-    assert not await follower.poll_once()  # same version: not applied again
+    assert not await follower.poll_once(board)  # same version: not applied again
     holder.update(strong_share=0.7)  # a direct change stands until the next publish
-    assert not await follower.poll_once() and holder.get().strong_share == 0.7
+    assert not await follower.poll_once(board) and holder.get().strong_share == 0.7
 
 
 async def test_follower_skips_a_bad_change_set_and_keeps_going():
     holder, board = RoutingStateHolder(), FakeBoard()
-    follower = BoardFollower(holder, board)
+    follower = BoardFollower(holder)
     board.publish({"strong_share": 7.0})
-    assert not await follower.poll_once()
+    assert not await follower.poll_once(board)
     assert holder.get().strong_share is None
     board.publish({"strong_share": 0.25})
-    assert await follower.poll_once() and holder.get().strong_share == 0.25
+    assert await follower.poll_once(board) and holder.get().strong_share == 0.25
