@@ -25,6 +25,18 @@ from serving.config import FleetConfig
 log = logging.getLogger(__name__)
 
 
+def actuated_replicas(plan: Plan) -> dict[str, int]:
+    """Replica counts to actuate now: increases at once, decreases one period after they are planned.
+
+    The plan's routing already moves traffic off replicas it removes, but every ingress
+    replica applies a routing change up to a board poll later; stopping the replicas in
+    the same period would cut requests routed there meanwhile. A decrease first planned
+    now (target below the previous target) is held for this period and applied at the next.
+    """
+    return {m: max(t.replicas, t.previous) if t.replicas < t.previous else t.replicas
+            for m, t in plan.targets.items()}
+
+
 def _without_time(summary: dict) -> dict:
     return {k: v for k, v in summary.items() if k != "at"}
 
@@ -111,7 +123,7 @@ class Controller:
                 log.warning("routing push failed: %s", err)
         if self.replicas is not None:
             try:
-                self.replicas.set_replicas({m: t.replicas for m, t in plan.targets.items()})
+                self.replicas.set_replicas(actuated_replicas(plan))
             except Exception as err:
                 self.metrics.errors.labels("replicas").inc()
                 log.warning("replica actuation failed: %s", err)

@@ -133,3 +133,19 @@ def test_autoscaler_run_needs_a_ray_address(monkeypatch, capsys):
     fleet = Path(__file__).resolve().parents[3] / "deploy" / "fleet.local.yaml"
     assert cli.main(["autoscaler", "run", "--fleet", str(fleet), "--ray-address", ""]) == 2
     assert "--ray-address" in capsys.readouterr().err
+
+
+def test_replica_decreases_wait_one_period_for_routing_increases_do_not(gfleet):
+    from autoscaler.budget import FixedBudget
+
+    budget, rep, rt = FixedBudget(16), Rec(), Rec()
+    ctl, _ = make(gfleet, budget, Signals(), rep, rt)
+    first = ctl.step(0.0)
+    assert first.targets["l"].replicas == 1 and rep.calls[-1]["l"] == 2  # 2 -> 1 planned, held at 2
+    budget.set(4)  # only the small tier fits: the large one must go
+    plan = ctl.step(5.0)
+    assert plan.targets["l"].replicas == 0 and plan.targets["l"].previous == 1  # 1 -> 0 planned now...
+    assert rep.calls[-1]["l"] == 1  # ...so 2 -> 1 is applied, 0 is held this period while routing moves
+    assert rt.calls[-1].shares.get("l", 0.0) == 0.0  # traffic already off the large tier
+    ctl.step(10.0)
+    assert rep.calls[-1]["l"] == plan.targets["l"].replicas  # and applied one period later
