@@ -8,7 +8,7 @@ FLEET ?= deploy/fleet.local.yaml
 INSTALLED := $(VENV)/.petit-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup run models test test-unit test-stack tools lint-imports bench clean
+.PHONY: setup run models test test-unit test-stack tools lint lint-imports bench clean
 
 setup: $(INSTALLED)
 
@@ -40,6 +40,12 @@ test-unit: setup
 
 lint-imports: setup
 	$(VENV)/bin/lint-imports
+
+# ruff lint + format check on the whole tree, mypy strict on the pure packages ([tool.mypy] files).
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: setup
 	$(PY) benchmarks/overhead.py

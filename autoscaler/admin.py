@@ -17,7 +17,7 @@ from aiohttp import web
 from autoscaler.budget import FixedBudget
 
 
-def build_app(budget: FixedBudget, unit: str = "gpus") -> web.Application:
+def build_admin_app(budget: FixedBudget, unit: str = "gpus") -> web.Application:
     async def get_budget(_req: web.Request) -> web.Response:
         return web.json_response({"gpus": budget.get(), "unit": unit})
 
@@ -38,10 +38,10 @@ def build_app(budget: FixedBudget, unit: str = "gpus") -> web.Application:
 
 
 class AdminServer:
-    """Serves `build_app(budget)` on host:port in a daemon thread."""
+    """Serves `build_admin_app(budget)` on host:port in a daemon thread."""
 
     def __init__(self, budget: FixedBudget, host: str = "0.0.0.0", port: int = 9091, unit: str = "gpus"):
-        self.app, self.host, self.port = build_app(budget, unit), host, port
+        self.app, self.host, self.port = build_admin_app(budget, unit), host, port
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
 

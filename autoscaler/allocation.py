@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from autoscaler.config import DEFAULT_TIER_QUALITY, AutoscalerConfig
 from autoscaler.helpers import interpolate, replicas_for
 from autoscaler.snapshot import ModelSignals
-from serving.config import FleetConfig
+from serving.fleet.autoscaling import DEFAULT_TIER_QUALITY, AutoscalerConfig
+from serving.fleet.schema import FleetConfig
+
+QualityCurve = Sequence[tuple[float, float]]
+"""Router quality curve: (share sent up, fraction of the quality gap recovered) points."""
 
 _AVG_WORK_PER_QUEUED = 256.0  # work tokens assumed per queued request when no arrivals were seen
 
@@ -52,7 +55,7 @@ class Demand:
 
 
 @dataclass(frozen=True)
-class Candidate:
+class Allocation:
     """One allocation: replicas and movable-traffic shares per model."""
 
     replicas: dict[str, int]
@@ -73,8 +76,19 @@ def build_views(fleet: FleetConfig) -> list[ModelView]:
         if q is None:
             q = cfg.quality.get(m.id, cfg.quality.get(m.tier.value, DEFAULT_TIER_QUALITY[m.tier.value]))
         units = m.resources.cpus if cfg.budget_resource == "cpus" else m.resources.gpus
-        views.append(ModelView(m.id, m.tier.value, units, m.replicas.min, m.replicas.max,
-                               m.capacity_tokens_per_s, m.prefill_token_weight, m.price_per_replica_hour, q))
+        views.append(
+            ModelView(
+                m.id,
+                m.tier.value,
+                units,
+                m.replicas.min,
+                m.replicas.max,
+                m.capacity_tokens_per_s,
+                m.prefill_token_weight,
+                m.price_per_replica_hour,
+                q,
+            )
+        )
     return sorted(views, key=lambda v: (v.quality, v.id))
 
 
@@ -94,7 +108,7 @@ def measure_demand(views: list[ModelView], signals: Mapping[str, ModelSignals], 
     return Demand(pinned, pool_out, pool_in)
 
 
-def expected_quality(views: list[ModelView], shares: Mapping[str, float], curve) -> float:
+def expected_quality(views: list[ModelView], shares: Mapping[str, float], curve: QualityCurve) -> float:
     """Expected quality of movable traffic: lowest quality plus, for each step up,
     the gap times the recovered fraction f(share sent at least that high)."""
     if not views:
@@ -118,8 +132,14 @@ def share_grid(ids: list[str]) -> Iterator[dict[str, float]]:
         yield {i: p / steps for i, p in zip(ids, parts)}
 
 
-def candidate(views: list[ModelView], demand: Demand, shares: dict[str, float],
-              util: float, scales: Mapping[str, float], curve) -> Candidate:
+def candidate(
+    views: list[ModelView],
+    demand: Demand,
+    shares: dict[str, float],
+    util: float,
+    scales: Mapping[str, float],
+    curve: QualityCurve,
+) -> Allocation:
     """Replicas each model needs to carry its pinned load plus its share of the pool."""
     reps: dict[str, int] = {}
     serves = True
@@ -133,11 +153,17 @@ def candidate(views: list[ModelView], demand: Demand, shares: dict[str, float],
         reps[v.id] = max(v.min, need)
     gpus = sum(v.gpus * reps[v.id] for v in views)
     cost = sum(v.price * reps[v.id] for v in views)
-    return Candidate(reps, shares, gpus, cost, expected_quality(views, shares, curve), serves)
+    return Allocation(reps, shares, gpus, cost, expected_quality(views, shares, curve), serves)
 
 
-def best_allocation(views: list[ModelView], demand: Demand, budget: float, cfg: AutoscalerConfig,
-                    scales: Mapping[str, float], util: float) -> tuple[Candidate | None, Candidate | None]:
+def best_allocation(
+    views: list[ModelView],
+    demand: Demand,
+    budget: float,
+    cfg: AutoscalerConfig,
+    scales: Mapping[str, float],
+    util: float,
+) -> tuple[Allocation | None, Allocation | None]:
     """(chosen, unconstrained best). Chosen: among candidates that fit `budget` and
     serve all demand, the cheapest within `max_quality_drop` of the best quality.
     None when no candidate serves all demand within the budget (overload)."""
@@ -153,8 +179,9 @@ def best_allocation(views: list[ModelView], demand: Demand, budget: float, cfg: 
     return min(good, key=lambda c: (c.cost, -c.quality, c.gpus)), ideal
 
 
-def overload_allocation(views: list[ModelView], demand: Demand, budget: float,
-                        scales: Mapping[str, float], curve) -> Candidate:
+def overload_allocation(
+    views: list[ModelView], demand: Demand, budget: float, scales: Mapping[str, float], curve: QualityCurve
+) -> Allocation:
     """More demand than the budget can carry: start from the minimum fleet and add,
     one replica at a time, the one with the most quality-weighted goodput per GPU
     (useful capacity x quality / GPUs) that still fits."""
@@ -197,23 +224,30 @@ def overload_allocation(views: list[ModelView], demand: Demand, budget: float,
     total = sum(taken.values())
     shares = {k: t / total for k, t in taken.items()} if total > 0 else {views[0].id: 1.0}
     cost = sum(v.price * reps[v.id] for v in views)
-    return Candidate(reps, shares, used, cost, expected_quality(views, shares, curve), False)
+    return Allocation(reps, shares, used, cost, expected_quality(views, shares, curve), False)
 
 
-def route(views: list[ModelView], demand: Demand, ready: Mapping[str, int], util: float,
-          scales: Mapping[str, float], curve) -> tuple[dict[str, float], str]:
+def split_traffic(
+    views: list[ModelView],
+    demand: Demand,
+    ready: Mapping[str, int],
+    util: float,
+    scales: Mapping[str, float],
+    curve: QualityCurve,
+) -> tuple[dict[str, float], str]:
     """Shares of movable traffic that ready replicas can carry at `util`, highest
     expected quality first (then cheapest). Returns (shares, reason)."""
     live = [v for v in views if ready.get(v.id, 0) > 0]
     if not live:
         return {}, "no_ready_replicas"
-    room = {v.id: ready[v.id] * v.capacity * scales.get(v.id, 1.0) * util - demand.pinned.get(v.id, 0.0)
-            for v in live}
+    room = {v.id: ready[v.id] * v.capacity * scales.get(v.id, 1.0) * util - demand.pinned.get(v.id, 0.0) for v in live}
     best, best_key = None, None
     for shares in share_grid([v.id for v in live]):
         if all(shares[v.id] * demand.pool_work(v) <= max(room[v.id], 0.0) + 1e-9 for v in live):
-            key = (expected_quality(views, shares, curve),
-                   -sum(shares[v.id] * v.price / max(v.capacity, 1e-9) for v in live))
+            key = (
+                expected_quality(views, shares, curve),
+                -sum(shares[v.id] * v.price / max(v.capacity, 1e-9) for v in live),
+            )
             if best_key is None or key > best_key:
                 best, best_key = shares, key
     if best is not None:

@@ -1,9 +1,9 @@
 """Entry points for `petit autoscaler run|budget` and `petit simulate`.
 
-    main(["autoscaler", "run", "--fleet", F])        the control loop (+ /metrics, /admin/budget)
-    main(["autoscaler", "budget", "--set", "8", "--url", U])   change a fixed budget at run time
-    main(["autoscaler", "budget", "--url", U])       show it
-    main(["simulate", SCENARIO, "--out", DIR])       compare policies on a trace
+main(["autoscaler", "run", "--fleet", F])        the control loop (+ /metrics, /admin/budget)
+main(["autoscaler", "budget", "--set", "8", "--url", U])   change a fixed budget at run time
+main(["autoscaler", "budget", "--url", U])       show it
+main(["simulate", SCENARIO, "--out", DIR])       compare policies on a trace
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 
-from serving.config import FleetConfigError, load_fleet
+from serving.fleet.schema import FleetConfigError, load_fleet
 
 DEFAULT_ADMIN_URL = "http://127.0.0.1:9091"
 
@@ -35,8 +35,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if not args.ray_address:
-        print("error: --ray-address (or $RAY_ADDRESS) is required: the controller reads load from and applies "
-              "plans to a running Petit application on Ray Serve", file=sys.stderr)
+        print(
+            "error: --ray-address (or $RAY_ADDRESS) is required: the controller reads load from and applies "
+            "plans to a running Petit application on Ray Serve",
+            file=sys.stderr,
+        )
         return 2
     if not connect_ray(args.ray_address, args.connect_timeout_s):
         return 1
@@ -70,8 +73,9 @@ def connect_ray(address: str, timeout_s: float, sleep=time.sleep, clock=time.mon
 def cmd_budget(args: argparse.Namespace) -> int:
     url = args.url.rstrip("/") + "/admin/budget"
     data = json.dumps({"gpus": args.set}).encode() if args.set is not None else None
-    req = urllib.request.Request(url, data=data, method="POST" if data else "GET",
-                                 headers={"content-type": "application/json"})
+    req = urllib.request.Request(
+        url, data=data, method="POST" if data else "GET", headers={"content-type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             print(resp.read().decode())
@@ -94,10 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-port", type=int, default=9090, help="overridden by $PETIT_METRICS_PORT")
     run.add_argument("--admin-host", default="0.0.0.0")
     run.add_argument("--admin-port", type=int, default=9091)
-    run.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"),
-                     help="the Ray cluster serving Petit (e.g. 'auto'; required)")
-    run.add_argument("--connect-timeout-s", type=float, default=600,
-                     help="keep retrying to reach Ray this long (the head may still be starting)")
+    run.add_argument(
+        "--ray-address",
+        default=os.environ.get("RAY_ADDRESS"),
+        help="the Ray cluster serving Petit (e.g. 'auto'; required)",
+    )
+    run.add_argument(
+        "--connect-timeout-s",
+        type=float,
+        default=600,
+        help="keep retrying to reach Ray this long (the head may still be starting)",
+    )
     run.set_defaults(fn=cmd_run)
     bud = auto.add_parser("budget", help="show or set the fixed GPU budget of a running controller")
     bud.add_argument("--set", type=float, default=None, metavar="N")

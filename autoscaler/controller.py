@@ -19,8 +19,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from autoscaler.policy import decide, initial_state
 from autoscaler.protocols import GpuSupplySource, ModelSignalSource, ReplicaActuator, RoutingActuator
-from autoscaler.snapshot import FleetSnapshot, GpuSupply, ModelSignals, Plan
-from serving.config import FleetConfig
+from autoscaler.snapshot import GpuSupply, ModelSignals, Plan, ScalingSnapshot
+from serving.fleet.schema import FleetConfig
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,7 @@ def actuated_replicas(plan: Plan) -> dict[str, int]:
     the same period would cut requests routed there meanwhile. A decrease first planned
     now (target below the previous target) is held for this period and applied at the next.
     """
-    return {m: max(t.replicas, t.previous) if t.replicas < t.previous else t.replicas
-            for m, t in plan.targets.items()}
+    return {m: max(t.replicas, t.previous) if t.replicas < t.previous else t.replicas for m, t in plan.targets.items()}
 
 
 def _without_time(summary: dict) -> dict:
@@ -48,21 +47,28 @@ class Metrics:
         self.registry = registry
         self.gpu_supply = Gauge("petit_autoscaler_gpu_supply", "GPUs the fleet may use", registry=registry)
         self.gpus_planned = Gauge("petit_autoscaler_gpus_planned", "GPUs the last plan holds", registry=registry)
-        self.decisions = Counter("petit_autoscaler_decisions", "Decisions per model and reason",
-                                 ["model", "reason"], registry=registry)
-        self.route_share = Gauge("petit_route_share", "Share of movable traffic per tier", ["tier"],
-                                 registry=registry)
+        self.decisions = Counter(
+            "petit_autoscaler_decisions", "Decisions per model and reason", ["model", "reason"], registry=registry
+        )
+        self.route_share = Gauge("petit_route_share", "Share of movable traffic per tier", ["tier"], registry=registry)
         self.replicas = Gauge("petit_autoscaler_target_replicas", "Target replicas", ["model"], registry=registry)
-        self.errors = Counter("petit_autoscaler_adapter_errors", "Adapter failures", ["adapter"],
-                              registry=registry)
+        self.errors = Counter("petit_autoscaler_adapter_errors", "Adapter failures", ["adapter"], registry=registry)
 
 
 class Controller:
     """One decision per `step(now)`; `run()` calls it every `period_s` until stopped."""
 
-    def __init__(self, fleet: FleetConfig, supply: GpuSupplySource, signals: ModelSignalSource,
-                 replicas: ReplicaActuator | None, routing: RoutingActuator | None,
-                 metrics: Metrics, clock: Callable[[], float], tracer: trace.Tracer | None = None):
+    def __init__(
+        self,
+        fleet: FleetConfig,
+        supply: GpuSupplySource,
+        signals: ModelSignalSource,
+        replicas: ReplicaActuator | None,
+        routing: RoutingActuator | None,
+        metrics: Metrics,
+        clock: Callable[[], float],
+        tracer: trace.Tracer | None = None,
+    ):
         self.fleet, self.supply, self.signals = fleet, supply, signals
         self.replicas, self.routing, self.metrics, self.clock = replicas, routing, metrics, clock
         self.tracer = tracer or trace.get_tracer("petit.autoscaler")
@@ -71,14 +77,14 @@ class Controller:
         self.last_plan: Plan | None = None
         self.recent: deque[Plan] = deque(maxlen=50)  # the last plans, newest last (for inspection)
 
-    def gather(self, now: float) -> FleetSnapshot:
+    def gather(self, now: float) -> ScalingSnapshot:
         """A snapshot; stale when any source failed or reported staleness."""
         reasons = []
         try:
             supply = self.supply.read()
             self.last_supply = supply
-            if getattr(self.supply, "stale", False):
-                reasons.append(getattr(self.supply, "stale_reason", "supply stale"))
+            if supply.stale_reason:
+                reasons.append(supply.stale_reason)
         except Exception as err:
             self.metrics.errors.labels("supply").inc()
             reasons.append(f"supply: {err}")
@@ -89,7 +95,7 @@ class Controller:
             self.metrics.errors.labels("signals").inc()
             reasons.append(f"signals: {err}")
             models = {m: ModelSignals() for m in self.fleet.model_ids}
-        return FleetSnapshot(models, supply, now, stale=bool(reasons), stale_reason="; ".join(reasons))
+        return ScalingSnapshot(models, supply, now, stale=bool(reasons), stale_reason="; ".join(reasons))
 
     def step(self, now: float | None = None) -> Plan:
         """Gather, decide, apply, record. Never raises for adapter errors."""
@@ -128,7 +134,7 @@ class Controller:
                 self.metrics.errors.labels("replicas").inc()
                 log.warning("replica actuation failed: %s", err)
 
-    def _record(self, plan: Plan, snap: FleetSnapshot) -> None:
+    def _record(self, plan: Plan, snap: ScalingSnapshot) -> None:
         m = self.metrics
         if snap.supply.total != float("inf"):
             m.gpu_supply.set(snap.supply.total)

@@ -11,6 +11,8 @@ API error (403, 404, timeouts) the last good view is returned marked stale.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+
 from kubernetes import client
 
 from autoscaler.snapshot import GpuSupply
@@ -41,10 +43,15 @@ def _pod_gpus(pod, resource: str) -> float:
 
 
 class KubernetesGpuSupply:
-    """Reads GPU supply; `read()` returns (supply, stale) semantics via GpuSupply + `stale` flag."""
+    """Reads GPU supply from nodes and pods; on an API error, the last good view marked stale."""
 
-    def __init__(self, api: client.ApiClient, node_labels: dict[str, str] | None = None,
-                 own_pod_selector: dict[str, str] | None = None, resource: str = "nvidia.com/gpu"):
+    def __init__(
+        self,
+        api: client.ApiClient,
+        node_labels: dict[str, str] | None = None,
+        own_pod_selector: dict[str, str] | None = None,
+        resource: str = "nvidia.com/gpu",
+    ):
         self._core = client.CoreV1Api(api)
         self._labels, self._own, self._res = node_labels or {}, own_pod_selector or {}, resource
         self.last_good: GpuSupply | None = None
@@ -60,13 +67,15 @@ class KubernetesGpuSupply:
             log.warning("GPU supply: %s; keeping the last good view", self.stale_reason)
             if self.last_good is None:
                 raise StaleSupply(self.stale_reason) from err
-            return self.last_good
+            return replace(self.last_good, stale_reason=self.stale_reason)
         self.stale_reason = ""
         self.last_good = supply
         return supply
 
     def _read(self) -> GpuSupply:
-        nodes = [n for n in self._core.list_node(_request_timeout=10).items if _matches(n.metadata.labels, self._labels)]
+        nodes = [
+            n for n in self._core.list_node(_request_timeout=10).items if _matches(n.metadata.labels, self._labels)
+        ]
         names = {n.metadata.name for n in nodes}
         alloc = sum(_qty((n.status.allocatable or {}).get(self._res)) for n in nodes)
         others = mine_pending = requested = 0.0
@@ -80,8 +89,9 @@ class KubernetesGpuSupply:
                 others += 0.0 if own else g
             elif not pod.spec.node_name and own:
                 mine_pending += g
-        return GpuSupply(total=max(0.0, alloc - others), free=max(0.0, alloc - requested),
-                         pending=mine_pending, source="kubernetes")
+        return GpuSupply(
+            total=max(0.0, alloc - others), free=max(0.0, alloc - requested), pending=mine_pending, source="kubernetes"
+        )
 
     @property
     def stale(self) -> bool:
@@ -114,8 +124,12 @@ class KubeRayWorkerGroups:
         self._co.patch_namespaced_custom_object("ray.io", "v1", self._ns, "rayservices", self._name, body)
 
 
-def worker_groups_for(targets: dict[str, int], gpus_per_replica: dict[str, float],
-                      group_of: dict[str, str], gpus_per_pod: dict[str, float]) -> dict[str, int]:
+def worker_groups_for(
+    targets: dict[str, int],
+    gpus_per_replica: dict[str, float],
+    group_of: dict[str, str],
+    gpus_per_pod: dict[str, float],
+) -> dict[str, int]:
     """Pods per worker group to hold the target replicas (models sharing a group add up)."""
     need: dict[str, float] = {}
     for m, n in targets.items():

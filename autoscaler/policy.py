@@ -21,15 +21,25 @@ Order of reasoning (each step leaves a reason on the plan):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from autoscaler.allocation import (
-    Candidate, Demand, ModelView, best_allocation, build_views, expected_quality, gpus_of,
-    measure_demand, overload_allocation, route,
+    Allocation,
+    Demand,
+    ModelView,
+    best_allocation,
+    build_views,
+    expected_quality,
+    gpus_of,
+    measure_demand,
+    overload_allocation,
+    split_traffic,
 )
 from autoscaler.helpers import cooled_down, deadband, prune, replicas_for, stabilized, step_limited
-from autoscaler.snapshot import FleetSnapshot, ModelState, ModelTarget, Plan, PolicyState, RoutingPlan
-from serving.config import FleetConfig
+from autoscaler.snapshot import ModelState, ModelTarget, Plan, PolicyState, RoutingPlan, ScalingSnapshot
+from serving.fleet.autoscaling import AutoscalerConfig
+from serving.fleet.schema import FleetConfig
 
 
 def initial_state(fleet: FleetConfig) -> PolicyState:
@@ -37,7 +47,7 @@ def initial_state(fleet: FleetConfig) -> PolicyState:
     return PolicyState(models={m.id: ModelState(target=m.replicas.start) for m in fleet.models})
 
 
-def decide(snapshot: FleetSnapshot, fleet: FleetConfig, state: PolicyState, now: float) -> tuple[Plan, PolicyState]:
+def decide(snapshot: ScalingSnapshot, fleet: FleetConfig, state: PolicyState, now: float) -> tuple[Plan, PolicyState]:
     """One control decision. Never plans more GPUs than `snapshot.supply.total`,
     except that a budget below the fleet's minimum keeps the minimum fleet (and says
     so). Never changes replicas on stale data. Never raises on odd signals."""
@@ -47,15 +57,19 @@ def decide(snapshot: FleetSnapshot, fleet: FleetConfig, state: PolicyState, now:
     budget = max(0.0, snapshot.supply.total - cfg.gpu_source.reserve_gpus)
     age = now - snapshot.taken_at
     if snapshot.stale or age > cfg.max_signal_age_s or not cfg.enabled:
-        why = ("stale_signals: " + (snapshot.stale_reason or f"signals {age:.0f}s old")
-               if cfg.enabled else "disabled: observing only")
+        why = (
+            "stale_signals: " + (snapshot.stale_reason or f"signals {age:.0f}s old")
+            if cfg.enabled
+            else "disabled: observing only"
+        )
         return _hold(views, state, cfg, budget, now, why), replace(state, last_at=now)
     scales = _learn_capacity(views, snapshot, state, fleet.slo.ttft_p95_ms)
     demand = measure_demand(views, snapshot.models, cfg.scaling.backlog_drain_s)
     raw, why = _allocate(views, demand, budget, cfg, scales)
     raw_targets, bridge_why = _bridge(views, demand, raw.replicas, snapshot, budget, cfg, scales)
-    low, _ = best_allocation(views, demand, budget, cfg, scales,
-                             cfg.scaling.target_utilization - cfg.scaling.hysteresis)
+    low, _ = best_allocation(
+        views, demand, budget, cfg, scales, cfg.scaling.target_utilization - cfg.scaling.hysteresis
+    )
     new_models, reasons = _anti_oscillation(views, state, raw_targets, low, now, cfg)
     final = {m: s.target for m, s in new_models.items()}
     _fit_budget(views, final, raw.replicas, snapshot, budget, reasons)
@@ -64,8 +78,17 @@ def decide(snapshot: FleetSnapshot, fleet: FleetConfig, state: PolicyState, now:
             new_models[m] = _moved(s, final[m], now)
     short = not why.startswith("normal")
     routing = _routing(views, demand, snapshot, final, state, cfg, scales, raw, short)
-    targets = {v.id: ModelTarget(v.id, v.tier, final[v.id], state.models[v.id].target, v.gpus * final[v.id],
-                                 reasons.get(v.id) or _default_reason(v, final[v.id], state)) for v in views}
+    targets = {
+        v.id: ModelTarget(
+            v.id,
+            v.tier,
+            final[v.id],
+            state.models[v.id].target,
+            v.gpus * final[v.id],
+            reasons.get(v.id) or _default_reason(v, final[v.id], state),
+        )
+        for v in views
+    }
     reason = why + (f"; {bridge_why}" if bridge_why else "")
     plan = Plan(now, targets, routing, gpus_of(views, final), budget, reason)
     new_models = {m: replace(s, capacity_scale=scales[m]) for m, s in new_models.items()}
@@ -79,19 +102,30 @@ def _with_all_models(state: PolicyState, views: list[ModelView]) -> PolicyState:
     return replace(state, models=models)
 
 
-def _hold(views, state, cfg, budget, now, why) -> Plan:
+def _hold(
+    views: list[ModelView], state: PolicyState, cfg: AutoscalerConfig, budget: float, now: float, why: str
+) -> Plan:
     reps = {v.id: state.models[v.id].target for v in views}
-    targets = {v.id: ModelTarget(v.id, v.tier, reps[v.id], reps[v.id], v.gpus * reps[v.id], "hold: " + why)
-               for v in views}
+    targets = {
+        v.id: ModelTarget(v.id, v.tier, reps[v.id], reps[v.id], v.gpus * reps[v.id], "hold: " + why) for v in views
+    }
     shares = dict(state.shares)
-    routing = RoutingPlan(shares, _tiers(views, shares), _strong(views, shares), 0.0,
-                          expected_quality(views, shares, cfg.router_quality_curve) if shares else 0.0, "hold: " + why)
+    routing = RoutingPlan(
+        shares,
+        _tiers(views, shares),
+        _strong(views, shares),
+        0.0,
+        expected_quality(views, shares, cfg.router_quality_curve) if shares else 0.0,
+        "hold: " + why,
+    )
     return Plan(now, targets, routing, gpus_of(views, reps), budget, why, applied=False)
 
 
-def _learn_capacity(views, snapshot, state, slo_ms: float) -> dict[str, float]:
+def _learn_capacity(
+    views: list[ModelView], snapshot: ScalingSnapshot, state: PolicyState, slo_ms: float
+) -> dict[str, float]:
     """Shrink a model's capacity estimate while its TTFT p95 breaks the SLO; recover slowly."""
-    out = {}
+    out: dict[str, float] = {}
     for v in views:
         scale = state.models[v.id].capacity_scale
         sig = snapshot.models.get(v.id)
@@ -104,27 +138,42 @@ def _learn_capacity(views, snapshot, state, slo_ms: float) -> dict[str, float]:
     return out
 
 
-def _allocate(views, demand: Demand, budget, cfg, scales) -> tuple[Candidate, str]:
+def _allocate(
+    views: list[ModelView], demand: Demand, budget: float, cfg: AutoscalerConfig, scales: Mapping[str, float]
+) -> tuple[Allocation, str]:
     minimum = sum(v.gpus * v.min for v in views)
     if minimum > budget + 1e-9:
         reps = {v.id: v.min for v in views}
-        c = Candidate(reps, {views[-1].id: 1.0}, minimum, 0.0, 0.0, False)
-        return c, f"budget_below_minimum: {budget:g} {_unit(cfg)} < {minimum:g} for the minimum fleet; keeping the minimum"
+        c = Allocation(reps, {views[-1].id: 1.0}, minimum, 0.0, 0.0, False)
+        return (
+            c,
+            f"budget_below_minimum: {budget:g} {_unit(cfg)} < {minimum:g} for the minimum fleet; keeping the minimum",
+        )
     chosen, ideal = best_allocation(views, demand, budget, cfg, scales, cfg.scaling.target_utilization)
     if chosen is None:
         c = overload_allocation(views, demand, budget, scales, cfg.router_quality_curve)
         return c, f"overload: {budget:g} {_unit(cfg)} cannot carry the demand; most quality-weighted goodput per unit"
     if ideal is not None and ideal.quality > chosen.quality + cfg.max_quality_drop + 1e-9:
-        return chosen, (f"gpu_scarcity: best quality that fits {budget:g} {_unit(cfg)} is {chosen.quality:.1f} "
-                        f"(unconstrained {ideal.quality:.1f} needs {ideal.gpus:g})")
+        return chosen, (
+            f"gpu_scarcity: best quality that fits {budget:g} {_unit(cfg)} is {chosen.quality:.1f} "
+            f"(unconstrained {ideal.quality:.1f} needs {ideal.gpus:g})"
+        )
     return chosen, f"normal: cheapest plan within {cfg.max_quality_drop:g} points of best quality"
 
 
-def _unit(cfg) -> str:
+def _unit(cfg: AutoscalerConfig) -> str:
     return "CPUs" if cfg.budget_resource == "cpus" else "GPUs"
 
 
-def _bridge(views, demand, reps, snapshot, budget, cfg, scales) -> tuple[dict[str, int], str]:
+def _bridge(
+    views: list[ModelView],
+    demand: Demand,
+    reps: Mapping[str, int],
+    snapshot: ScalingSnapshot,
+    budget: float,
+    cfg: AutoscalerConfig,
+    scales: Mapping[str, float],
+) -> tuple[dict[str, int], str]:
     """Add replicas of cheaper models (budget permitting) while others are still starting."""
     out = dict(reps)
     starting = [v for v in views if out[v.id] > snapshot.models.get(v.id, _NOSIG).ready_replicas]
@@ -133,12 +182,15 @@ def _bridge(views, demand, reps, snapshot, budget, cfg, scales) -> tuple[dict[st
     ready_cap = {v.id: snapshot.models.get(v.id, _NOSIG).ready_replicas for v in starting}
     missing = sum(max(0, out[v.id] - ready_cap[v.id]) * v.capacity * scales[v.id] for v in starting)
     used = gpus_of(views, out)
-    added = []
+    added: list[str] = []
     for v in sorted(views, key=lambda v: v.gpus / max(v.capacity, 1e-9)):
         if v in starting or missing <= 0:
             continue
-        extra = min(replicas_for(missing, v.capacity * scales[v.id], cfg.scaling.target_utilization),
-                    v.max - out[v.id], int((budget - used) // v.gpus) if v.gpus > 0 else v.max)
+        extra = min(
+            replicas_for(missing, v.capacity * scales[v.id], cfg.scaling.target_utilization),
+            v.max - out[v.id],
+            int((budget - used) // v.gpus) if v.gpus > 0 else v.max,
+        )
         if extra > 0:
             out[v.id] += extra
             used += extra * v.gpus
@@ -155,10 +207,18 @@ class _NoSignals:
 _NOSIG = _NoSignals()
 
 
-def _anti_oscillation(views, state, raw, low, now, cfg):
+def _anti_oscillation(
+    views: list[ModelView],
+    state: PolicyState,
+    raw: Mapping[str, int],
+    low: Allocation | None,
+    now: float,
+    cfg: AutoscalerConfig,
+) -> tuple[dict[str, ModelState], dict[str, str]]:
     """Apply cooldowns, hysteresis, stabilization and step limits per model."""
     sc = cfg.scaling
-    models, reasons = {}, {}
+    models: dict[str, ModelState] = {}
+    reasons: dict[str, str] = {}
     for v in views:
         s = state.models[v.id]
         want = raw[v.id]
@@ -192,17 +252,27 @@ def _moved(s: ModelState, n: int, now: float) -> ModelState:
     return s
 
 
-def _fit_budget(views, final: dict[str, int], raw: dict[str, int], snapshot, budget, reasons) -> None:
+def _fit_budget(
+    views: list[ModelView],
+    final: dict[str, int],
+    raw: dict[str, int],
+    snapshot: ScalingSnapshot,
+    budget: float,
+    reasons: dict[str, str],
+) -> None:
     """Trim `final` in place until it fits `budget`: first replicas that are above the
     raw plan and not ready (they carry nothing), then scale-ups beyond what is ready,
     then anything above the raw plan. The raw plan fits, so this terminates fitting
     (or at the minimum fleet when the budget is below it)."""
-    def ready(v):
+
+    def ready(v: ModelView) -> int:
         return snapshot.models.get(v.id, _NOSIG).ready_replicas
 
-    phases = [lambda v: final[v.id] > raw[v.id] and final[v.id] > ready(v),
-              lambda v: final[v.id] > max(ready(v), v.min),
-              lambda v: final[v.id] > raw[v.id] and final[v.id] > v.min]
+    phases: list[Callable[[ModelView], bool]] = [
+        lambda v: final[v.id] > raw[v.id] and final[v.id] > ready(v),
+        lambda v: final[v.id] > max(ready(v), v.min),
+        lambda v: final[v.id] > raw[v.id] and final[v.id] > v.min,
+    ]
     for pick in phases:
         while gpus_of(views, final) > budget + 1e-9:
             victims = [v for v in views if pick(v)]
@@ -215,12 +285,26 @@ def _fit_budget(views, final: dict[str, int], raw: dict[str, int], snapshot, bud
             reasons[v.id] = f"gpu_limit: trimmed to {final[v.id]} to fit a budget of {budget:g}"
 
 
-def _routing(views, demand, snapshot, final, state, cfg, scales, raw: Candidate, short: bool) -> RoutingPlan:
+def _routing(
+    views: list[ModelView],
+    demand: Demand,
+    snapshot: ScalingSnapshot,
+    final: Mapping[str, int],
+    state: PolicyState,
+    cfg: AutoscalerConfig,
+    scales: Mapping[str, float],
+    raw: Allocation,
+    short: bool,
+) -> RoutingPlan:
     """Routing over replicas that are ready now and still planned."""
     ready = {v.id: min(snapshot.models.get(v.id, _NOSIG).ready_replicas, final[v.id]) for v in views}
-    shares, why = route(views, demand, ready, cfg.scaling.routing_utilization, scales, cfg.router_quality_curve)
-    if shares and deadband(state.shares, shares, cfg.scaling.routing_deadband) and \
-            all(ready.get(k, 0) > 0 for k, s in state.shares.items() if s > 0) and why == "fits_ready_capacity":
+    shares, why = split_traffic(views, demand, ready, cfg.scaling.routing_utilization, scales, cfg.router_quality_curve)
+    if (
+        shares
+        and deadband(state.shares, shares, cfg.scaling.routing_deadband)
+        and all(ready.get(k, 0) > 0 for k, s in state.shares.items() if s > 0)
+        and why == "fits_ready_capacity"
+    ):
         shares, why = dict(state.shares), "hold: within routing deadband"
     strong = _strong(views, shares)
     ideal_strong = _strong(views, raw.shares) if raw.shares else strong
@@ -229,15 +313,14 @@ def _routing(views, demand, snapshot, final, state, cfg, scales, raw: Candidate,
     # Constrained: traffic must move off where the router would send it on its own: the budget is
     # short, the strong tier gets less than the unconstrained plan, or a ready model is being removed.
     closing = any(final[v.id] == 0 and snapshot.models.get(v.id, _NOSIG).ready_replicas > 0 for v in views)
-    return RoutingPlan(shares, _tiers(views, shares), strong, down, q, why,
-                       constrained=short or down > 1e-9 or closing)
+    return RoutingPlan(shares, _tiers(views, shares), strong, down, q, why, constrained=short or down > 1e-9 or closing)
 
 
-def _tiers(views, shares) -> tuple[str, ...]:
+def _tiers(views: list[ModelView], shares: Mapping[str, float]) -> tuple[str, ...]:
     return tuple(sorted({v.tier for v in views if shares.get(v.id, 0.0) > 0}))
 
 
-def _strong(views, shares) -> float:
+def _strong(views: list[ModelView], shares: Mapping[str, float]) -> float:
     top = max(v.quality for v in views)
     return sum(shares.get(v.id, 0.0) for v in views if v.quality >= top)
 

@@ -12,13 +12,14 @@ from autoscaler.snapshot import GpuSupply, ModelSignals, RoutingPlan
 
 
 class GpuSupplySource(Protocol):
-    """Returns the GPUs the fleet may use now. `last_good()` is the last successful view."""
+    """Returns the GPUs the fleet may use now: a fresh view, or the last good one with
+    `stale_reason` set (the controller then holds); raises when there never was one."""
 
     def read(self) -> GpuSupply: ...
 
 
 class ModelSignalSource(Protocol):
-    """Per-model signals over the last window (Ray Serve / Prometheus side)."""
+    """Per-model signals over the last window (`signals_serve.ServeLoadSignals`: the board's load reports)."""
 
     def read(self) -> dict[str, ModelSignals]: ...
 
@@ -26,22 +27,21 @@ class ModelSignalSource(Protocol):
 class ReplicaActuator(Protocol):
     """Sets the target replica count of each model's Ray Serve deployment.
 
-    Expected Ray Serve implementation: for each model, set the deployment
-    `model-<id>`'s `num_replicas` (or autoscaling min=max=target) through the
-    Serve controller / `serve.run` with an updated config; must be idempotent
-    and return without waiting for replicas to become ready.
+    `board_adapters.BoardReplicaActuator` writes the targets on the control
+    board, where each deployment's Serve autoscaling-policy hook
+    (`serving.control.serve_policy`) reads them. Idempotent; returns without
+    waiting for replicas to become ready.
     """
 
     def set_replicas(self, targets: dict[str, int]) -> None: ...
 
 
 class RoutingActuator(Protocol):
-    """Pushes the routing plan to the router (PetitIngress replicas).
+    """Pushes the routing plan to the router (every PetitIngress replica).
 
-    Expected Ray Serve implementation: a method on the ingress deployment
-    (e.g. `handle.set_routing_plan.remote(plan_dict)` broadcast to every ingress
-    replica, or a small shared actor the routing policy reads), applied to new
-    requests only; `plan.shares` = model id -> share of movable traffic.
+    `board_adapters.BoardRoutingActuator` publishes `routing_bridge.routing_changes(plan)`
+    (allowed tiers, strong share) on the control board; each ingress replica
+    follows the board and patches its routing state, for new requests only.
     """
 
     def push(self, plan: RoutingPlan) -> None: ...

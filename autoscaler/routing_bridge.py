@@ -16,5 +16,8 @@ def routing_changes(plan: RoutingPlan) -> dict:
     """
     if not plan.constrained:
         return {"allowed_tiers": None, "strong_share": None, "downgrade_share": 0.0}
-    return {"allowed_tiers": list(plan.allowed_tiers) or None, "strong_share": plan.strong_share,
-            "downgrade_share": 0.0}
+    return {
+        "allowed_tiers": list(plan.allowed_tiers) or None,
+        "strong_share": plan.strong_share,
+        "downgrade_share": 0.0,
+    }

@@ -21,7 +21,7 @@ from autoscaler.admin import AdminServer
 from autoscaler.budget import FixedBudget
 from autoscaler.controller import Controller, Metrics
 from autoscaler.signals_serve import ServeLoadSignals
-from serving.config import FleetConfig
+from serving.fleet.schema import FleetConfig
 
 log = logging.getLogger("petit.autoscaler")
 
@@ -37,11 +37,14 @@ def build_supply(fleet: FleetConfig):
         import ray
 
         from autoscaler.signals_ray import RayGpuSupply
+
         resource = "CPU" if cfg.budget_resource == "cpus" else "GPU"
         return RayGpuSupply(ray.cluster_resources, ray.available_resources, resource), None
-    from kubernetes import client, config as kconfig
+    from kubernetes import client
+    from kubernetes import config as kconfig
 
     from autoscaler.kubernetes_adapters import KubernetesGpuSupply
+
     try:
         kconfig.load_incluster_config()
     except kconfig.ConfigException:
@@ -51,19 +54,22 @@ def build_supply(fleet: FleetConfig):
 
 def serve_adapters(fleet: FleetConfig, clock: Callable[[], float] = time.time):
     """(signals, replica actuator, routing actuator) over the board; Ray must be initialised."""
-    from serving.routing_board import BoardReplicaActuator, BoardReports, BoardRoutingActuator, get_board
+    from autoscaler.board_adapters import BoardReplicaActuator, BoardReports, BoardRoutingActuator
+    from serving.control.board import get_board
 
     board = get_board()
-    signals = ServeLoadSignals(BoardReports(board), fleet.model_ids, clock,
-                               max_report_age_s=max(15.0, 3 * fleet.autoscaler.period_s))
+    signals = ServeLoadSignals(
+        BoardReports(board), fleet.model_ids, clock, max_report_age_s=max(15.0, 3 * fleet.autoscaler.period_s)
+    )
     return signals, BoardReplicaActuator(board), BoardRoutingActuator(board)
 
 
 class AutoscalerService:
     """The control loop in a daemon thread, plus `/admin/budget` when the budget is fixed."""
 
-    def __init__(self, controller: Controller, budget: FixedBudget | None, admin_host: str = "127.0.0.1",
-                 admin_port: int = 9091) -> None:
+    def __init__(
+        self, controller: Controller, budget: FixedBudget | None, admin_host: str = "127.0.0.1", admin_port: int = 9091
+    ) -> None:
         self.controller, self.budget = controller, budget
         unit = controller.fleet.autoscaler.budget_resource
         self.admin = AdminServer(budget, admin_host, admin_port, unit) if budget is not None else None
@@ -71,12 +77,16 @@ class AutoscalerService:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def for_serve(cls, fleet: FleetConfig, registry: CollectorRegistry | None = None,
-                  admin_host: str = "127.0.0.1", admin_port: int = 9091) -> "AutoscalerService":
+    def for_serve(
+        cls,
+        fleet: FleetConfig,
+        registry: CollectorRegistry | None = None,
+        admin_host: str = "127.0.0.1",
+        admin_port: int = 9091,
+    ) -> AutoscalerService:
         supply, budget = build_supply(fleet)
         signals, replicas, routing = serve_adapters(fleet)
-        ctl = Controller(fleet, supply, signals, replicas, routing, Metrics(registry or CollectorRegistry()),
-                         time.time)
+        ctl = Controller(fleet, supply, signals, replicas, routing, Metrics(registry or CollectorRegistry()), time.time)
         return cls(ctl, budget, admin_host, admin_port)
 
     @property
@@ -86,8 +96,9 @@ class AutoscalerService:
     def start(self) -> None:
         if self.admin is not None:
             self.admin.start()
-        self._thread = threading.Thread(target=self.controller.run, args=(self._stop,), daemon=True,
-                                        name="petit-autoscaler")
+        self._thread = threading.Thread(
+            target=self.controller.run, args=(self._stop,), daemon=True, name="petit-autoscaler"
+        )
         self._thread.start()
 
     def run_forever(self) -> None:

@@ -14,8 +14,12 @@ from autoscaler.snapshot import GpuSupply
 class RayGpuSupply:
     """Reads {"GPU": n, ...} dicts; raises whatever the callable raises."""
 
-    def __init__(self, total: Callable[[], Mapping[str, float]],
-                 available: Callable[[], Mapping[str, float]] | None = None, resource: str = "GPU"):
+    def __init__(
+        self,
+        total: Callable[[], Mapping[str, float]],
+        available: Callable[[], Mapping[str, float]] | None = None,
+        resource: str = "GPU",
+    ):
         self._total, self._available, self._resource = total, available, resource
 
     def read(self) -> GpuSupply:

@@ -1,6 +1,6 @@
 """Per-model load signals from the Serve application's reports (pure; the fetch is injected).
 
-Two kinds of report reach the board (see `serving.routing_board`):
+Two kinds of report reach the board (see `serving.control.board`):
 - ``serve:<model>`` from Ray Serve's autoscaling-policy hook of each model
   deployment: requests at the deployment (running + queued), queued requests,
   running and target replicas;
@@ -26,8 +26,13 @@ COUNTERS = ("requests", "movable", "prompt_tokens", "completion_tokens")
 class ServeLoadSignals:
     """A `ModelSignalSource` over `fetch() -> {source: (kind, data, at)}`; `clock()` is wall time."""
 
-    def __init__(self, fetch: Callable[[], Mapping[str, tuple]], models: Iterable[str],
-                 clock: Callable[[], float], max_report_age_s: float = 15.0) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[], Mapping[str, tuple]],
+        models: Iterable[str],
+        clock: Callable[[], float],
+        max_report_age_s: float = 15.0,
+    ) -> None:
         self.fetch, self.models, self.clock = fetch, list(models), clock
         self.max_age = max_report_age_s
         self._prev: dict[str, tuple[float, dict]] = {}  # ingress source -> (at, data) at the last read
@@ -39,8 +44,10 @@ class ServeLoadSignals:
         serve = {r[1].get("model"): r[1] for r in fresh.values() if r[0] == "serve"}
         missing = [m for m in self.models if m not in serve]
         if missing:
-            raise RuntimeError(f"no Serve load report in the last {self.max_age:g}s for {', '.join(missing)} "
-                               "(is the application deployed with Petit's autoscaling policy?)")
+            raise RuntimeError(
+                f"no Serve load report in the last {self.max_age:g}s for {', '.join(missing)} "
+                "(is the application deployed with Petit's autoscaling policy?)"
+            )
         ingress = {src: (r[2], r[1]) for src, r in fresh.items() if r[0] == "ingress"}
         first_read = not self._prev and not self._rates
         self._update_rates(ingress)
@@ -56,8 +63,10 @@ class ServeLoadSignals:
                     self._prev[src] = (at, data)
                 continue  # no new report since the last read: keep the last rates
             dt = at - prev[0]
-            self._rates[src] = {m: {c: _delta(v.get(c, 0), prev[1].get(m, {}).get(c, 0)) / dt for c in COUNTERS}
-                                for m, v in data.items()}
+            self._rates[src] = {
+                m: {c: _delta(v.get(c, 0), prev[1].get(m, {}).get(c, 0)) / dt for c in COUNTERS}
+                for m, v in data.items()
+            }
             self._prev[src] = (at, data)
         for src in list(self._prev):  # forget replicas that stopped reporting
             if src not in ingress:
@@ -71,12 +80,17 @@ class ServeLoadSignals:
         queued = float(serve.get("queued", 0.0))
         running = int(serve.get("running_replicas", 0))
         return ModelSignals(
-            arrival_rps=rate["requests"], input_tokens_per_s=rate["prompt_tokens"],
-            output_tokens_per_s=rate["completion_tokens"], queue_depth=int(round(queued)),
+            arrival_rps=rate["requests"],
+            input_tokens_per_s=rate["prompt_tokens"],
+            output_tokens_per_s=rate["completion_tokens"],
+            queue_depth=int(round(queued)),
             in_flight=max(0, int(round(float(serve.get("requests", 0.0)) - queued))),
-            ttft_p95_ms=max(ttft) if ttft else None, itl_p95_ms=max(itl) if itl else None,
-            ready_replicas=running, pending_replicas=max(0, int(serve.get("target_replicas", running)) - running),
-            movable_fraction=rate["movable"] / rate["requests"] if rate["requests"] > 0 else 1.0)
+            ttft_p95_ms=max(ttft) if ttft else None,
+            itl_p95_ms=max(itl) if itl else None,
+            ready_replicas=running,
+            pending_replicas=max(0, int(serve.get("target_replicas", running)) - running),
+            movable_fraction=rate["movable"] / rate["requests"] if rate["requests"] > 0 else 1.0,
+        )
 
 
 def _delta(now: float, before: float) -> float:

@@ -1,6 +1,6 @@
 """Values that flow through the autoscaler: what it sees, what it decides, what it remembers.
 
-Pure module: frozen dataclasses only. Adapters fill a :class:`FleetSnapshot`;
+Pure module: frozen dataclasses only. Adapters fill a :class:`ScalingSnapshot`;
 :func:`autoscaler.policy.decide` turns it into a :class:`Plan` and a new
 :class:`PolicyState`; actuators apply the plan.
 """
@@ -37,17 +37,19 @@ class GpuSupply:
 
     `total` is the fleet's budget (GPUs on eligible nodes not held by others),
     `free` those not requested by any pod, `pending` GPUs requested by the
-    fleet's unschedulable pods.
+    fleet's unschedulable pods. `stale_reason` (empty when fresh) says why a
+    source returned its last good view instead of a new one.
     """
 
     total: float
     free: float = 0.0
     pending: float = 0.0
     source: str = "fixed"
+    stale_reason: str = ""
 
 
 @dataclass(frozen=True)
-class FleetSnapshot:
+class ScalingSnapshot:
     """Everything `decide` sees. `taken_at` is when the signals were gathered;
     `stale` is set by an adapter that could not refresh (decide never scales on it)."""
 
@@ -102,7 +104,7 @@ class Plan:
     reason: str
     applied: bool = True
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, object]:
         """A JSON-ready view for logs and spans."""
         return {
             "at": self.at,
@@ -110,13 +112,17 @@ class Plan:
             "applied": self.applied,
             "gpus_planned": self.gpus_planned,
             "gpus_budget": self.gpus_budget,
-            "targets": {m: {"replicas": t.replicas, "previous": t.previous, "reason": t.reason}
-                        for m, t in self.targets.items()},
-            "routing": {"shares": {k: round(v, 4) for k, v in self.routing.shares.items()},
-                        "strong_share": round(self.routing.strong_share, 4),
-                        "downgrade_share": round(self.routing.downgrade_share, 4),
-                        "expected_quality": round(self.routing.expected_quality, 3),
-                        "constrained": self.routing.constrained, "reason": self.routing.reason},
+            "targets": {
+                m: {"replicas": t.replicas, "previous": t.previous, "reason": t.reason} for m, t in self.targets.items()
+            },
+            "routing": {
+                "shares": {k: round(v, 4) for k, v in self.routing.shares.items()},
+                "strong_share": round(self.routing.strong_share, 4),
+                "downgrade_share": round(self.routing.downgrade_share, 4),
+                "expected_quality": round(self.routing.expected_quality, 3),
+                "constrained": self.routing.constrained,
+                "reason": self.routing.reason,
+            },
         }
 
 

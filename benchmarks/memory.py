@@ -26,7 +26,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from serving.config import load_fleet  # noqa: E402
+from serving.fleet.schema import load_fleet  # noqa: E402
 
 LIMIT_GIB = 14.0
 
@@ -79,16 +79,22 @@ def main() -> int:
         stack.start()
         for mid in fleet.model_ids:
             for _ in range(3):
-                httpx.post(f"{stack.url}/v1/chat/completions", timeout=300,
-                           json={"model": mid, "messages": [{"role": "user", "content": "Hello!"}],
-                                 "max_tokens": 32}).raise_for_status()
+                httpx.post(
+                    f"{stack.url}/v1/chat/completions",
+                    timeout=300,
+                    json={"model": mid, "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 32},
+                ).raise_for_status()
         procs = sorted(((pss_kib(pid), pid, name(pid)) for pid in tree(os.getpid())), reverse=True)
     finally:
         stack.stop()
     total_gib = sum(k for k, _, _ in procs) / 2**20
-    result = {"fleet": args.fleet, "total_pss_gib": round(total_gib, 2), "limit_gib": LIMIT_GIB,
-              "within_limit": total_gib <= LIMIT_GIB,
-              "processes": [{"pss_mib": round(k / 1024), "pid": pid, "cmd": cmd} for k, pid, cmd in procs if k]}
+    result = {
+        "fleet": args.fleet,
+        "total_pss_gib": round(total_gib, 2),
+        "limit_gib": LIMIT_GIB,
+        "within_limit": total_gib <= LIMIT_GIB,
+        "processes": [{"pss_mib": round(k / 1024), "pid": pid, "cmd": cmd} for k, pid, cmd in procs if k],
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     for row in result["processes"][:12]:

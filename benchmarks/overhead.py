@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -31,17 +30,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from loadtests.metrics import RequestSample, StreamTimer, percentile  # noqa: E402
-from serving.config import load_fleet, parse_fleet  # noqa: E402
-from serving.engines.vllm_engine import engine_cli_args, engine_env  # noqa: E402
-from serving.models import resolve_model_path  # noqa: E402
+from serving.fleet.schema import load_fleet, parse_fleet  # noqa: E402
+from serving.fleet.weights import resolve_model_path  # noqa: E402
+from serving.replica.engines.vllm_engine import engine_cli_args, engine_env  # noqa: E402
 
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 
 
 async def one(client: httpx.AsyncClient, model: str, tokens: int) -> tuple[float, int]:
     """(TTFT s, output tokens) of one streamed request, timed by the load tests' StreamTimer."""
-    body = {"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": tokens,
-            "temperature": 0, "ignore_eos": True, "stream": True, "stream_options": {"include_usage": True}}
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": tokens,
+        "temperature": 0,
+        "ignore_eos": True,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     timer = StreamTimer(RequestSample(start_s=0.0, requested_model=model), time.perf_counter())
     async with client.stream("POST", "/v1/chat/completions", json=body) as r:
         r.raise_for_status()
@@ -66,8 +72,15 @@ async def level(url: str, model: str, concurrency: int, requests: int, tokens: i
         wall = time.perf_counter() - t0
     ttfts = [t for t, _ in results]
     total = sum(n for _, n in results)
-    return {"concurrency": concurrency, "requests": requests, "output_tokens": total, "wall_s": wall,
-            "tokens_per_s": total / wall, "ttft_p50_ms": percentile(ttfts, 50) * 1e3, "ttft_p99_ms": percentile(ttfts, 99) * 1e3}
+    return {
+        "concurrency": concurrency,
+        "requests": requests,
+        "output_tokens": total,
+        "wall_s": wall,
+        "tokens_per_s": total / wall,
+        "ttft_p50_ms": percentile(ttfts, 50) * 1e3,
+        "ttft_p99_ms": percentile(ttfts, 99) * 1e3,
+    }
 
 
 def wait_http(url: str, timeout: float) -> None:
@@ -86,16 +99,28 @@ def run_levels(url: str, model: str, levels: list[int], tokens: int, label: str)
     out = []
     for c in levels:
         res = asyncio.run(level(url, model, c, max(8, 2 * c), tokens))
-        print(f"  [{label}] c={c:3d}: {res['tokens_per_s']:7.1f} tok/s, TTFT p50 {res['ttft_p50_ms']:7.1f} ms, "
-              f"p99 {res['ttft_p99_ms']:7.1f} ms", flush=True)
+        print(
+            f"  [{label}] c={c:3d}: {res['tokens_per_s']:7.1f} tok/s, TTFT p50 {res['ttft_p50_ms']:7.1f} ms, "
+            f"p99 {res['ttft_p99_ms']:7.1f} ms",
+            flush=True,
+        )
         out.append(res)
     return out
 
 
 def bench_bare(model_cfg, path: str, levels, tokens, port: int) -> list[dict]:
     env = dict(os.environ, **engine_env(model_cfg), HF_HUB_OFFLINE="1", VLLM_NO_USAGE_STATS="1")
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", *engine_cli_args(model_cfg, path),
-           "--host", "127.0.0.1", "--port", str(port), "--disable-uvicorn-access-log"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        *engine_cli_args(model_cfg, path),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--disable-uvicorn-access-log",
+    ]
     print("==> bare vLLM:", " ".join(cmd[3:]), flush=True)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -138,17 +163,33 @@ def main() -> int:
     petit = bench_petit(yaml.safe_load(Path(args.fleet).read_text()), model.id, levels, args.tokens, 8102)
     rows = []
     for b, q in zip(bare, petit):
-        rows.append({"concurrency": b["concurrency"], "throughput_ratio": q["tokens_per_s"] / b["tokens_per_s"],
-                     "ttft_p50_added_ms": q["ttft_p50_ms"] - b["ttft_p50_ms"],
-                     "ttft_p99_added_ms": q["ttft_p99_ms"] - b["ttft_p99_ms"], "bare": b, "petit": q})
-    result = {"model": model.id, "output_tokens_per_request": args.tokens, "prompt": PROMPT,
-              "machine": {"cpus": os.cpu_count()}, "levels": rows}
+        rows.append(
+            {
+                "concurrency": b["concurrency"],
+                "throughput_ratio": q["tokens_per_s"] / b["tokens_per_s"],
+                "ttft_p50_added_ms": q["ttft_p50_ms"] - b["ttft_p50_ms"],
+                "ttft_p99_added_ms": q["ttft_p99_ms"] - b["ttft_p99_ms"],
+                "bare": b,
+                "petit": q,
+            }
+        )
+    result = {
+        "model": model.id,
+        "output_tokens_per_request": args.tokens,
+        "prompt": PROMPT,
+        "machine": {"cpus": os.cpu_count()},
+        "levels": rows,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
-    print(f"\n{'conc':>4} {'bare tok/s':>10} {'petit tok/s':>11} {'ratio':>6} {'TTFT p50 +ms':>12} {'TTFT p99 +ms':>12}")
+    print(
+        f"\n{'conc':>4} {'bare tok/s':>10} {'petit tok/s':>11} {'ratio':>6} {'TTFT p50 +ms':>12} {'TTFT p99 +ms':>12}"
+    )
     for r in rows:
-        print(f"{r['concurrency']:4d} {r['bare']['tokens_per_s']:10.1f} {r['petit']['tokens_per_s']:11.1f} "
-              f"{r['throughput_ratio']:6.3f} {r['ttft_p50_added_ms']:12.1f} {r['ttft_p99_added_ms']:12.1f}")
+        print(
+            f"{r['concurrency']:4d} {r['bare']['tokens_per_s']:10.1f} {r['petit']['tokens_per_s']:11.1f} "
+            f"{r['throughput_ratio']:6.3f} {r['ttft_p50_added_ms']:12.1f} {r['ttft_p99_added_ms']:12.1f}"
+        )
     print(f"\nwrote {args.out}")
     return 0
 

@@ -15,8 +15,16 @@ from loadtests.metrics import RequestSample  # noqa: E402
 from loadtests.results import RunResult  # noqa: E402
 
 PALETTE = ["#2563eb", "#f97316", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#64748b"]
-plt.rcParams.update({"font.size": 10, "axes.spines.top": False, "axes.spines.right": False,
-                     "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 100})
+plt.rcParams.update(
+    {
+        "font.size": 10,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "figure.dpi": 100,
+    }
+)
 
 
 def _png(fig) -> str:
@@ -36,8 +44,15 @@ def _marks(ax, r: RunResult) -> None:
         ax.axvspan(0, r.warmup_s, color="#94a3b8", alpha=0.15, lw=0)
     for m in r.scarcity:
         ax.axvline(m.at_s, color="#dc2626" if m.ok else "#7f1d1d", ls="--", lw=1.2)
-        ax.annotate(f"budget {m.gpus}" + ("" if m.ok else " (failed)"), (m.at_s, 1), xycoords=("data", "axes fraction"),
-                    xytext=(3, -12), textcoords="offset points", color="#dc2626", fontsize=8)
+        ax.annotate(
+            f"budget {m.gpus}" + ("" if m.ok else " (failed)"),
+            (m.at_s, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -12),
+            textcoords="offset points",
+            color="#dc2626",
+            fontsize=8,
+        )
 
 
 def _cdf(ax, values_ms: list[float], title: str) -> None:
@@ -67,11 +82,16 @@ def latency_cdfs(samples: list[RequestSample]) -> str:
 def latency_over_time(r: RunResult) -> str:
     ok = [s for s in r.samples if s.ok]
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(14, 5.2), sharex=True)
-    a1.scatter([s.start_s for s in ok if s.ttft_s is not None], [s.ttft_s * 1000 for s in ok if s.ttft_s is not None],
-               s=6, alpha=0.5, color=PALETTE[0])
+    a1.scatter(
+        [s.start_s for s in ok if s.ttft_s is not None],
+        [s.ttft_s * 1000 for s in ok if s.ttft_s is not None],
+        s=6,
+        alpha=0.5,
+        color=PALETTE[0],
+    )
     a1.set_ylabel("TTFT (ms)")
     a1.set_title("TTFT per request (by send time) and ITL per token; grey = warm-up, red = budget change")
-    pts = [(s.start_s + (s.ttft_s or 0) + sum(s.itl_s[:i + 1]), x * 1000) for s in ok for i, x in enumerate(s.itl_s)]
+    pts = [(s.start_s + (s.ttft_s or 0) + sum(s.itl_s[: i + 1]), x * 1000) for s in ok for i, x in enumerate(s.itl_s)]
     if pts:
         a2.scatter([p[0] for p in pts], [p[1] for p in pts], s=3, alpha=0.25, color=PALETTE[1])
     a2.set_ylabel("ITL (ms)")
@@ -121,8 +141,14 @@ def model_share(r: RunResult) -> str:
     if per:
         totals = [sum(v[i] for v in per.values()) or 1 for i in range(n)]
         names = sorted(per)
-        ax.stackplot([i * w for i in range(n)], *[[per[m][i] / totals[i] for i in range(n)] for m in names],
-                     labels=names, colors=PALETTE[:len(names)], alpha=0.85, step="post")
+        ax.stackplot(
+            [i * w for i in range(n)],
+            *[[per[m][i] / totals[i] for i in range(n)] for m in names],
+            labels=names,
+            colors=PALETTE[: len(names)],
+            alpha=0.85,
+            step="post",
+        )
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.set_ylim(0, 1)
     ax.set_ylabel("share of requests")
@@ -152,7 +178,7 @@ def cost(r: RunResult) -> str:
     a1.set_title("Cost per 1M output tokens over time")
     _marks(a1, r)
     names = sorted(by_model)
-    a2.barh(names, [by_model[m][0] / by_model[m][1] * 1e6 for m in names], color=PALETTE[:len(names)])
+    a2.barh(names, [by_model[m][0] / by_model[m][1] * 1e6 for m in names], color=PALETTE[: len(names)])
     a2.set_title("by model")
     a2.set_xlabel("USD / 1M output tokens")
     return _png(fig)

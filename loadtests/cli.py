@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from loadtests.config_files import LoadTestInputError, load_yaml
-from loadtests.pricing import PriceTable, load_price_table
+from loadtests.pricing import load_price_table
 from loadtests.prompts import SyntheticPrompts, load_prompt_file
 from loadtests.results import RunResult, summary
 from loadtests.scenario import ScenarioSpec, load_scenario
@@ -29,16 +29,21 @@ EXIT_PASS, EXIT_SLA, EXIT_INPUT, EXIT_TARGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="petit loadtest", description="Load-test an OpenAI-compatible endpoint "
-                                "against latency, cost and quality SLAs.")
+    p = argparse.ArgumentParser(
+        prog="petit loadtest",
+        description="Load-test an OpenAI-compatible endpoint against latency, cost and quality SLAs.",
+    )
     p.add_argument("--target", required=True, help="base URL, e.g. http://127.0.0.1:8000 (a trailing /v1 is fine)")
     p.add_argument("--scenario", required=True, help="scenario YAML (see loadtests/examples/)")
     p.add_argument("--sla", required=True, help="SLA YAML")
     p.add_argument("--report", required=True, help="folder for report.html, report.json, samples.csv")
     p.add_argument("--fleet", help="Petit fleet config for costs and tiers (overrides the scenario's pricing)")
     p.add_argument("--prices", help="price table YAML, USD per 1M tokens (overrides the scenario's pricing)")
-    p.add_argument("--trace-dir", type=Path, help="where relative trace paths resolve (default: $PETIT_TRACE_DIR "
-                   "or ../shared/data/traces)")
+    p.add_argument(
+        "--trace-dir",
+        type=Path,
+        help="where relative trace paths resolve (default: $PETIT_TRACE_DIR or ../shared/data/traces)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
@@ -66,16 +71,25 @@ def build_workload(spec: ScenarioSpec, args: argparse.Namespace) -> tuple[Worklo
 def print_summary(r: RunResult, lines: list[VerdictLine], report: Path, out) -> None:
     s = summary(r.measured(), r.window_s)
     state = " (PARTIAL)" if r.partial else ""
-    print(f"\n=== {r.scenario}{state}: {r.target}  model={r.model}  ran {r.elapsed_s:.1f}s "
-          f"(warm-up {r.warmup_s:g}s excluded) ===", file=out)
+    print(
+        f"\n=== {r.scenario}{state}: {r.target}  model={r.model}  ran {r.elapsed_s:.1f}s "
+        f"(warm-up {r.warmup_s:g}s excluded) ===",
+        file=out,
+    )
     if r.problem:
         print(f"problem: {r.problem}", file=out)
     ms = lambda d, q: "n/a" if d[q] is None else f"{d[q]:.0f}"  # noqa: E731
-    print(f"requests {s['requests']}  ok {s['ok']}  errors {s['errors']}  "
-          f"req/s {s['requests_per_s'] or 0:.2f}  out tok/s {s['output_tokens_per_s'] or 0:.1f}", file=out)
-    print(f"TTFT ms p50/p95/p99 {ms(s['ttft_ms'], 50)}/{ms(s['ttft_ms'], 95)}/{ms(s['ttft_ms'], 99)}  "
-          f"ITL p95 {ms(s['itl_ms'], 95)}  E2E p99 {ms(s['e2e_ms'], 99)}  "
-          f"USD/1M out {s['cost_per_1m_output_tokens_usd'] or 0:.4g}", file=out)
+    print(
+        f"requests {s['requests']}  ok {s['ok']}  errors {s['errors']}  "
+        f"req/s {s['requests_per_s'] or 0:.2f}  out tok/s {s['output_tokens_per_s'] or 0:.1f}",
+        file=out,
+    )
+    print(
+        f"TTFT ms p50/p95/p99 {ms(s['ttft_ms'], 50)}/{ms(s['ttft_ms'], 95)}/{ms(s['ttft_ms'], 99)}  "
+        f"ITL p95 {ms(s['itl_ms'], 95)}  E2E p99 {ms(s['e2e_ms'], 99)}  "
+        f"USD/1M out {s['cost_per_1m_output_tokens_usd'] or 0:.4g}",
+        file=out,
+    )
     if s["models"]:
         print("answered by: " + ", ".join(f"{m} {n}" for m, n in sorted(s["models"].items())), file=out)
     if s["errors_by_type"]:
@@ -117,8 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     from loadtests import runner  # imports Locust (and gevent's monkey patching) only for a real run
 
     if not args.quiet:
-        print(f"load test '{spec.name}': {spec.shape.kind} load on {args.target} for {spec.duration_s:g}s "
-              f"(warm-up {spec.warmup_s:g}s); prompts: {method}", file=out, flush=True)
+        print(
+            f"load test '{spec.name}': {spec.shape.kind} load on {args.target} for {spec.duration_s:g}s "
+            f"(warm-up {spec.warmup_s:g}s); prompts: {method}",
+            file=out,
+            flush=True,
+        )
     result = runner.run(spec, workload, args.target, out=None if args.quiet else out)
     result.prompt_method = method
     if result.problem is None and not result.samples:

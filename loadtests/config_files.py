@@ -33,7 +33,7 @@ def read_text(path: Path, what: str) -> str:
         raise LoadTestInputError(f"{path}: cannot read {what} file: {err}") from None
 
 
-def _line_of(root: yaml.Node | None, loc: tuple) -> int | None:
+def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     """1-based line of the YAML node at `loc`, or of its deepest existing parent.
 
     Parts that are no YAML key (pydantic puts a union's tag in the path) are skipped;

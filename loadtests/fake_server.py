@@ -57,7 +57,7 @@ class FakeOpenAI:
     async def set_budget(self, request: web.Request) -> web.Response:
         body = await request.json()
         if not isinstance(body, dict) or not isinstance(body.get("gpus"), int) or body["gpus"] < 0:
-            return web.json_response({"error": "body must be {\"gpus\": N}"}, status=400)
+            return web.json_response({"error": 'body must be {"gpus": N}'}, status=400)
         self.budgets.append({"gpus": body["gpus"], "t": time.monotonic() - self.t0})
         return web.json_response({"gpus": body["gpus"]})
 
@@ -73,8 +73,12 @@ class FakeOpenAI:
         if not self.args.petit:
             return {}
         tier = "small" if model == self.models[0] else "large"
-        return {"x-petit-model": model, "x-petit-route-reason": "cheapest_fit",
-                "x-petit-cost-usd": f"{n_out * PRICE_PER_TOKEN[tier]:.10f}", "x-petit-cost-basis": basis}
+        return {
+            "x-petit-model": model,
+            "x-petit-route-reason": "cheapest_fit",
+            "x-petit-cost-usd": f"{n_out * PRICE_PER_TOKEN[tier]:.10f}",
+            "x-petit-cost-basis": basis,
+        }
 
     async def completions(self, request: web.Request) -> web.StreamResponse:
         arrived = time.perf_counter()
@@ -82,35 +86,50 @@ class FakeOpenAI:
         body = await request.json()
         if self.args.fail_status or (self.args.fail_every and self.count % self.args.fail_every == 0):
             status = self.args.fail_status or 500
-            return web.json_response({"error": {"message": "injected failure", "type": "server_error"}},
-                                     status=status)
+            return web.json_response({"error": {"message": "injected failure", "type": "server_error"}}, status=status)
         model = self._pick(body.get("model", "auto"))
         n_out = int(body.get("max_completion_tokens") or body.get("max_tokens") or 16)
         prompt = json.dumps(body.get("messages") or body.get("prompt") or "")
-        usage = {"prompt_tokens": max(1, len(prompt.split())), "completion_tokens": n_out,
-                 "total_tokens": n_out + max(1, len(prompt.split()))}
+        usage = {
+            "prompt_tokens": max(1, len(prompt.split())),
+            "completion_tokens": n_out,
+            "total_tokens": n_out + max(1, len(prompt.split())),
+        }
         chat = request.path.endswith("chat/completions")
         if not body.get("stream"):
             await asyncio.sleep(self.args.ttft + self.args.itl * (n_out - 1))
             text = "tok " * n_out
-            choice = {"index": 0, "message": {"role": "assistant", "content": text}} if chat else {"index": 0, "text": text}
-            return web.json_response({"id": "x", "object": "chat.completion", "model": model, "choices": [choice],
-                                      "usage": usage}, headers=self._headers(model, n_out, "usage"))
+            choice = (
+                {"index": 0, "message": {"role": "assistant", "content": text}} if chat else {"index": 0, "text": text}
+            )
+            return web.json_response(
+                {"id": "x", "object": "chat.completion", "model": model, "choices": [choice], "usage": usage},
+                headers=self._headers(model, n_out, "usage"),
+            )
         return await self._stream(request, body, model, n_out, usage, chat, arrived)
 
     async def _stream(self, request, body, model, n_out, usage, chat, arrived) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"content-type": "text/event-stream",
-                                           **self._headers(model, n_out, "estimate")})
+        resp = web.StreamResponse(
+            headers={"content-type": "text/event-stream", **self._headers(model, n_out, "estimate")}
+        )
         await resp.prepare(request)
 
         def chunk(content: str | None) -> bytes:
             if chat:
                 delta = {"content": content} if content is not None else {"role": "assistant", "content": ""}
-                obj = {"id": "x", "object": "chat.completion.chunk", "model": model,
-                       "choices": [{"index": 0, "delta": delta}]}
+                obj = {
+                    "id": "x",
+                    "object": "chat.completion.chunk",
+                    "model": model,
+                    "choices": [{"index": 0, "delta": delta}],
+                }
             else:
-                obj = {"id": "x", "object": "text_completion", "model": model,
-                       "choices": [{"index": 0, "text": content or ""}]}
+                obj = {
+                    "id": "x",
+                    "object": "text_completion",
+                    "model": model,
+                    "choices": [{"index": 0, "text": content or ""}],
+                }
             return f"data: {json.dumps(obj)}\n\n".encode()
 
         try:
@@ -164,6 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         import uvloop  # optional: only makes the fake faster
+
         run = uvloop.run
     except ImportError:
         run = asyncio.run

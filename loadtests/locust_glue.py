@@ -41,8 +41,9 @@ class OpenAIStreamUser(User):
         self.workload: Workload = self.environment.petit_workload  # type: ignore[attr-defined]
         base, self.prefix = split_target(self.host or "")
         timeout = self.workload.spec.request_timeout_s
-        self.http = HTTPClient.from_url(base, concurrency=1, connection_timeout=min(timeout, 10.0),
-                                        network_timeout=timeout)
+        self.http = HTTPClient.from_url(
+            base, concurrency=1, connection_timeout=min(timeout, 10.0), network_timeout=timeout
+        )
 
     def on_stop(self) -> None:
         self.http.close()
@@ -82,8 +83,11 @@ class OpenAIStreamUser(User):
         self._report(sample)
 
     def _exchange(self, payload: bytes, sample: RequestSample, sent: float) -> str:
-        resp = self.http.post(self.prefix + self.workload.path(), body=payload,
-                              headers={"content-type": "application/json", "accept": "text/event-stream"})
+        resp = self.http.post(
+            self.prefix + self.workload.path(),
+            body=payload,
+            headers={"content-type": "application/json", "accept": "text/event-stream"},
+        )
         try:
             sample.status = resp.status_code
             self.workload.apply_headers(sample, resp.get)
@@ -108,12 +112,23 @@ class OpenAIStreamUser(User):
         fire = self.environment.events.request.fire
         name = f"{self.workload.spec.endpoint} {s.requested_model}"
         exc = None if s.ok else RuntimeError(f"{s.error_type}: {s.error or ''}"[:200])
-        fire(request_type="STREAM" if self.workload.spec.stream else "POST", name=name,
-             response_time=(s.e2e_s or 0.0) * 1000, response_length=s.output_tokens or 0,
-             exception=exc, context={"model": s.model, "route_reason": s.route_reason})
+        fire(
+            request_type="STREAM" if self.workload.spec.stream else "POST",
+            name=name,
+            response_time=(s.e2e_s or 0.0) * 1000,
+            response_length=s.output_tokens or 0,
+            exception=exc,
+            context={"model": s.model, "route_reason": s.route_reason},
+        )
         if s.ok and s.ttft_s is not None and self.workload.spec.stream:
-            fire(request_type="TTFT", name=name, response_time=s.ttft_s * 1000, response_length=0,
-                 exception=None, context={})
+            fire(
+                request_type="TTFT",
+                name=name,
+                response_time=s.ttft_s * 1000,
+                response_length=0,
+                exception=None,
+                context={},
+            )
 
 
 def _failed(sample: RequestSample, error_type: str, message: str, sent: float) -> None:

@@ -18,19 +18,20 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Sequence
+from typing import Any
 
 
 @dataclass
 class RequestSample:
     """One request's measurements; the raw material of every verdict and chart."""
 
-    start_s: float                      # since the run started
+    start_s: float  # since the run started
     requested_model: str
     ok: bool = False
     status: int | None = None
-    error_type: str | None = None       # e.g. "http_429", "connection", "timeout", "stream_error"
+    error_type: str | None = None  # e.g. "http_429", "connection", "timeout", "stream_error"
     error: str | None = None
     ttft_s: float | None = None
     e2e_s: float | None = None
@@ -38,14 +39,14 @@ class RequestSample:
     itl_s: list[float] = field(default_factory=list)
     prompt_tokens: int | None = None
     output_tokens: int | None = None
-    model: str | None = None            # the model that answered (x-petit-model, usage chunk or body)
+    model: str | None = None  # the model that answered (x-petit-model, usage chunk or body)
     route_reason: str | None = None
     cost_usd: float | None = None
-    cost_basis: str | None = None       # "usage" (Petit, exact) | "estimate" (header) | "price_table"
-    correct: bool | None = None         # labelled prompts only
+    cost_basis: str | None = None  # "usage" (Petit, exact) | "estimate" (header) | "price_table"
+    correct: bool | None = None  # labelled prompts only
     warmup: bool = False
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -93,7 +94,7 @@ class StreamTimer:
             return
         self.chunk(chunk, now)
 
-    def chunk(self, chunk: dict, now: float) -> None:
+    def chunk(self, chunk: dict[str, Any], now: float) -> None:
         """Feed one decoded chunk (an OpenAI `chat.completion.chunk` or `text_completion`)."""
         if "error" in chunk:  # mid-stream error (Petit sends 429 overload this way)
             err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
@@ -115,7 +116,7 @@ class StreamTimer:
         if usage:
             self.usage(usage, chunk.get("petit"))
 
-    def usage(self, usage: dict, petit: dict | None) -> None:
+    def usage(self, usage: dict[str, Any], petit: dict[str, Any] | None) -> None:
         """Record server-reported token counts, and Petit's answering model and exact cost."""
         if usage.get("completion_tokens") is not None:
             self.sample.output_tokens = int(usage["completion_tokens"])
@@ -147,14 +148,14 @@ class StreamTimer:
         return "".join(self.text_parts)
 
 
-def _content(choice: dict) -> str | None:
+def _content(choice: dict[str, Any]) -> str | None:
     delta = choice.get("delta")
     if isinstance(delta, dict):
         return delta.get("content") or delta.get("reasoning_content") or None
     return choice.get("text") or None  # /v1/completions streams `text`
 
 
-def fill_from_body(sample: RequestSample, body: dict, sent_at: float, now: float) -> str:
+def fill_from_body(sample: RequestSample, body: dict[str, Any], sent_at: float, now: float) -> str:
     """Non-streamed response: e2e = TTFT = the whole request; returns the answer text."""
     sample.e2e_s = sample.ttft_s = now - sent_at
     sample.model = sample.model or body.get("model")

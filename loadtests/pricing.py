@@ -2,7 +2,7 @@
 
 Two sources, both optional:
 
-- a Petit fleet config: the same formula Petit uses (serving/cost.py), and the
+- a Petit fleet config: the same formula Petit uses (serving/fleet/cost.py), and the
   models' tiers;
 - a simple price table YAML (USD per 1M tokens, like API price lists)::
 
@@ -21,8 +21,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from loadtests.config_files import LoadTestInputError, load_yaml
-from serving.config import FleetConfig, FleetConfigError, load_fleet
-from serving.cost import estimate_cost_usd
+from serving.fleet.cost import estimate_cost_usd
+from serving.fleet.schema import FleetConfig, FleetConfigError, load_fleet
 
 TIERS = ("small", "medium", "large")
 
@@ -55,8 +55,9 @@ class PriceTable:
         p_in = prompt_tokens or 0
         if self.fleet is not None and model in self.fleet.model_ids:
             m = self.fleet.model(model)
-            return estimate_cost_usd(p_in, output_tokens, m.price_per_replica_hour, m.capacity_tokens_per_s,
-                                     m.prefill_token_weight)
+            return estimate_cost_usd(
+                p_in, output_tokens, m.price_per_replica_hour, m.capacity_tokens_per_s, m.prefill_token_weight
+            )
         price = self._price(model)
         if price is None:
             return None

@@ -34,11 +34,13 @@ from typing import Literal
 from loadtests.config_files import LoadTestInputError, read_text
 
 WORDS_PER_TOKEN = 0.75
-_WORDS = ("the of and to in is you that it he was for on are as with his they at be this have from or one "
-          "had by word but not what all were we when your can said there use an each which she do how their "
-          "if will up other about out many then them these so some her would make like him into time has look "
-          "two more write go see number no way could people my than first water been call who oil its now find "
-          "long down day did get come made may part").split()
+_WORDS = (
+    "the of and to in is you that it he was for on are as with his they at be this have from or one "
+    "had by word but not what all were we when your can said there use an each which she do how their "
+    "if will up other about out many then them these so some her would make like him into time has look "
+    "two more write go see number no way could people my than first water been call who oil its now find "
+    "long down day did get come made may part"
+).split()
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class SyntheticPrompts:
         need = max(n_tokens - len(head_ids), 0)
         fill = self._filler_ids(need)
         start = (salt * 31) % max(len(fill) - need, 1)
-        return Prompt(self.tokenizer.decode((head_ids + fill[start:start + need])[:n_tokens]))
+        return Prompt(self.tokenizer.decode((head_ids + fill[start : start + need])[:n_tokens]))
 
     def _filler_ids(self, need: int) -> list[int]:
         # encode a long filler once; prompts are slices of it (fast even for 10k-token prompts)
@@ -125,10 +127,12 @@ def _parse_prompt_line(raw: str, where: str) -> Prompt:
     except json.JSONDecodeError as err:
         raise LoadTestInputError(f"{where}: not valid JSON: {err.msg}") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str) or not obj["prompt"]:
-        raise LoadTestInputError(f"{where}: each line needs a non-empty string \"prompt\"")
+        raise LoadTestInputError(f'{where}: each line needs a non-empty string "prompt"')
     unknown = set(obj) - {"prompt", "expected", "match"}
     if unknown:
-        raise LoadTestInputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (allowed: prompt, expected, match)")
+        raise LoadTestInputError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))} (allowed: prompt, expected, match)"
+        )
     match = obj.get("match", "exact")
     if match not in ("exact", "numeric"):
         raise LoadTestInputError(f"{where}: match must be exact or numeric, got {match!r}")

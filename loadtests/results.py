@@ -10,7 +10,7 @@ from loadtests.metrics import RequestSample, measured, percentile
 
 @dataclass
 class ScarcityMark:
-    at_s: float          # when it was sent, since the run start
+    at_s: float  # when it was sent, since the run start
     gpus: int
     ok: bool
     detail: str = ""
@@ -21,12 +21,12 @@ class RunResult:
     scenario: str
     target: str
     model: str
-    started_at: str                  # ISO wall time
+    started_at: str  # ISO wall time
     planned_s: float
     warmup_s: float
     elapsed_s: float = 0.0
-    partial: bool = False            # interrupted (Ctrl-C) or aborted
-    problem: str | None = None       # what went wrong, in words (unreachable target, ...)
+    partial: bool = False  # interrupted (Ctrl-C) or aborted
+    problem: str | None = None  # what went wrong, in words (unreachable target, ...)
     samples: list[RequestSample] = field(default_factory=list)
     scarcity: list[ScarcityMark] = field(default_factory=list)
     users: list[tuple[float, int]] = field(default_factory=list)
@@ -61,8 +61,11 @@ def summary(samples: list[RequestSample], window_s: float) -> dict:
     tpot = [s.tpot_s for s in ok if s.tpot_s is not None]
     out_tokens = sum(s.output_tokens or 0 for s in ok)
     from loadtests.sla import cost_per_1m_output  # local: sla imports this module's siblings only
+
     return {
-        "requests": len(samples), "ok": len(ok), "errors": len(samples) - len(ok),
+        "requests": len(samples),
+        "ok": len(ok),
+        "errors": len(samples) - len(ok),
         "error_rate": (len(samples) - len(ok)) / len(samples) if samples else None,
         "requests_per_s": len(ok) / window_s if window_s > 0 else None,
         "output_tokens_per_s": out_tokens / window_s if window_s > 0 else None,

@@ -50,8 +50,11 @@ def post_budget(spec: ScarcitySpec, gpus: int, timeout_s: float = 10.0) -> tuple
     try:
         http = HTTPClient.from_url(base, connection_timeout=timeout_s, network_timeout=timeout_s)
         try:
-            resp = http.post(prefix + "/admin/budget", body=json.dumps({"gpus": gpus}).encode(),
-                             headers={"content-type": "application/json"})
+            resp = http.post(
+                prefix + "/admin/budget",
+                body=json.dumps({"gpus": gpus}).encode(),
+                headers={"content-type": "application/json"},
+            )
             detail = resp.read()[:200].decode("utf-8", "replace")
             return resp.status_code < 400, f"HTTP {resp.status_code} {detail}"
         finally:
@@ -70,14 +73,19 @@ class _Interrupt:
 
 def run(spec: ScenarioSpec, workload: Workload, target: str, out=None) -> RunResult:
     """Run the scenario against `target`; never raises for target problems (see result.problem)."""
-    result = RunResult(spec.name, target, spec.model, datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                       spec.duration_s, spec.warmup_s)
+    result = RunResult(
+        spec.name,
+        target,
+        spec.model,
+        datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        spec.duration_s,
+        spec.warmup_s,
+    )
     problem = check_target(target)
     if problem is not None:
         result.problem = problem
         return result
-    env = Environment(user_classes=[OpenAIStreamUser], shape_class=shape_class(spec.build_shape())(),
-                      host=target)
+    env = Environment(user_classes=[OpenAIStreamUser], shape_class=shape_class(spec.build_shape())(), host=target)
     env.petit_workload = workload  # type: ignore[attr-defined]
     runner = env.create_local_runner()
     stop = _Interrupt()

@@ -24,7 +24,7 @@ trace files are relative to the trace directory (see traces.py). Pure module.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -69,7 +69,7 @@ class BurstShape(_Strict):
     spawn_rate: float = Field(100, gt=0)
 
     @model_validator(mode="after")
-    def _fits(self) -> "BurstShape":
+    def _fits(self) -> BurstShape:
         if self.burst_s > self.every_s:
             raise ValueError(f"burst_s ({self.burst_s}) must be <= every_s ({self.every_s})")
         return self
@@ -80,7 +80,7 @@ class TraceShape(_Strict):
     users: int = Field(64, ge=1, description="Pool of users (maximum concurrent requests) replaying arrivals.")
 
 
-Shape = Annotated[Union[ConstantShape, RampShape, StepShape, BurstShape, TraceShape], Field(discriminator="kind")]
+Shape = Annotated[ConstantShape | RampShape | StepShape | BurstShape | TraceShape, Field(discriminator="kind")]
 
 
 class SyntheticPromptSpec(_Strict):
@@ -93,7 +93,7 @@ class PromptSpec(_Strict):
     file: str | None = Field(None, description="JSONL {prompt, expected?, match?} or .txt, one prompt per line.")
 
     @model_validator(mode="after")
-    def _one(self) -> "PromptSpec":
+    def _one(self) -> PromptSpec:
         if (self.synthetic is None) == (self.file is None):
             raise ValueError("set exactly one of synthetic, file")
         return self
@@ -110,13 +110,19 @@ class TraceSpec(_Strict):
     max_output_tokens: int | None = Field(None, ge=1)
 
     def selection(self) -> TraceSelection:
-        return TraceSelection(self.time_scale, self.start_s, self.window_s, self.max_requests,
-                              self.max_input_tokens, self.max_output_tokens)
+        return TraceSelection(
+            self.time_scale,
+            self.start_s,
+            self.window_s,
+            self.max_requests,
+            self.max_input_tokens,
+            self.max_output_tokens,
+        )
 
 
 class ScarcityEvent(_Strict):
     at_s: float = Field(ge=0, description="Seconds after the start of the run.")
-    gpus: int = Field(ge=0, description="New GPU budget, sent as POST {admin_url}/admin/budget {\"gpus\": N}.")
+    gpus: int = Field(ge=0, description='New GPU budget, sent as POST {admin_url}/admin/budget {"gpus": N}.')
 
 
 class ScarcitySpec(_Strict):
@@ -124,7 +130,7 @@ class ScarcitySpec(_Strict):
     events: list[ScarcityEvent] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _sorted(self) -> "ScarcitySpec":
+    def _sorted(self) -> ScarcitySpec:
         times = [e.at_s for e in self.events]
         if times != sorted(times):
             raise ValueError(f"events must be in time order, got at_s {times}")
@@ -154,7 +160,7 @@ class ScenarioSpec(_Strict):
     pricing: PricingSpec = PricingSpec()
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ScenarioSpec":
+    def _consistent(self) -> ScenarioSpec:
         if self.warmup_s >= self.duration_s:
             raise ValueError(f"warmup_s ({self.warmup_s}) must be < duration_s ({self.duration_s})")
         if (self.shape.kind == "trace") != (self.trace is not None):

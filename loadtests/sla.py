@@ -22,8 +22,9 @@ and only samples after the warm-up. Pure module.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,11 +80,11 @@ class SLASpec(_Strict):
 @dataclass(frozen=True)
 class VerdictLine:
     scope: str
-    name: str          # e.g. "TTFT p95"
+    name: str  # e.g. "TTFT p95"
     limit: float
     measured: float | None
     unit: str
-    op: str            # "<=" or ">="
+    op: str  # "<=" or ">="
     passed: bool
     note: str = ""
 
@@ -94,7 +95,7 @@ class VerdictLine:
         note = f"  ({self.note})" if self.note else ""
         return f"{mark}  [{self.scope}] {self.name}: {got} (limit {self.op} {self.limit:g}{unit}){note}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -163,21 +164,41 @@ def _rate_lines(scope: str, sla: ScopeSLA, samples: list[RequestSample], window_
     return out
 
 
-def _cost_quality_lines(scope: str, sla: ScopeSLA, samples: list[RequestSample],
-                        prices: PriceTable) -> list[VerdictLine]:
+def _cost_quality_lines(
+    scope: str, sla: ScopeSLA, samples: list[RequestSample], prices: PriceTable
+) -> list[VerdictLine]:
     out = []
     if sla.max_cost_per_1m_output_tokens_usd is not None:
-        out.append(_line(scope, "cost per 1M output tokens", sla.max_cost_per_1m_output_tokens_usd,
-                         cost_per_1m_output(samples), "USD", "<=", ""))
+        out.append(
+            _line(
+                scope,
+                "cost per 1M output tokens",
+                sla.max_cost_per_1m_output_tokens_usd,
+                cost_per_1m_output(samples),
+                "USD",
+                "<=",
+                "",
+            )
+        )
     q = sla.quality
     if q.min_tier_share is not None:
         got = tier_share(samples, q.min_tier_share.tier, prices.tier)
         note = "" if got is not None else "no tier known: give --fleet or a price table with tiers"
-        out.append(_line(scope, f"share answered by {q.min_tier_share.tier}+", q.min_tier_share.share, got, "", ">=",
-                         note))
+        out.append(
+            _line(scope, f"share answered by {q.min_tier_share.tier}+", q.min_tier_share.share, got, "", ">=", note)
+        )
     if q.min_accuracy is not None:
-        out.append(_line(scope, "accuracy", q.min_accuracy, accuracy(samples), "", ">=",
-                         "" if accuracy(samples) is not None else "no labelled prompts answered"))
+        out.append(
+            _line(
+                scope,
+                "accuracy",
+                q.min_accuracy,
+                accuracy(samples),
+                "",
+                ">=",
+                "" if accuracy(samples) is not None else "no labelled prompts answered",
+            )
+        )
     return out
 
 

@@ -32,7 +32,7 @@ AZURE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 
 @dataclass(frozen=True)
 class TraceRequest:
-    at_s: float          # arrival, seconds from the first request of the trace
+    at_s: float  # arrival, seconds from the first request of the trace
     input_tokens: int
     output_tokens: int
 
@@ -73,8 +73,10 @@ def parse_azure(text: str, source: str) -> list[tuple[int, float, int, int]]:
         raise LoadTestInputError(f"{source}: the trace file is empty")
     missing = [c for c in AZURE_COLUMNS if c not in header]
     if missing:
-        raise LoadTestInputError(f"{source}:1: missing column(s) {', '.join(missing)} "
-                                 f"(need {', '.join(AZURE_COLUMNS)}; got {', '.join(header)})")
+        raise LoadTestInputError(
+            f"{source}:1: missing column(s) {', '.join(missing)} "
+            f"(need {', '.join(AZURE_COLUMNS)}; got {', '.join(header)})"
+        )
     idx = [header.index(c) for c in AZURE_COLUMNS]
     rows = []
     for line, row in enumerate(reader, start=2):
@@ -101,8 +103,14 @@ def parse_mooncake(text: str, source: str) -> list[tuple[int, float, int, int]]:
             missing = [k for k in ("timestamp", "input_length", "output_length") if k not in obj]
             if missing:
                 raise ValueError(f"missing field(s) {', '.join(missing)}")
-            rows.append((line, float(obj["timestamp"]) / 1000.0, _count(obj["input_length"], "input_length"),
-                         _count(obj["output_length"], "output_length")))
+            rows.append(
+                (
+                    line,
+                    float(obj["timestamp"]) / 1000.0,
+                    _count(obj["input_length"], "input_length"),
+                    _count(obj["output_length"], "output_length"),
+                )
+            )
         except (ValueError, TypeError) as err:
             raise LoadTestInputError(f"{source}:{line}: {err}") from None
     return rows
@@ -123,16 +131,17 @@ def check_times(rows: list[tuple[int, float, int, int]], source: str) -> None:
 
 @dataclass(frozen=True)
 class TraceSelection:
-    time_scale: float = 1.0              # replay time = trace time * time_scale (0.1 = 10x faster)
-    start_s: float = 0.0                 # skip the trace's first start_s seconds
-    window_s: float | None = None        # keep only this many trace seconds
+    time_scale: float = 1.0  # replay time = trace time * time_scale (0.1 = 10x faster)
+    start_s: float = 0.0  # skip the trace's first start_s seconds
+    window_s: float | None = None  # keep only this many trace seconds
     max_requests: int | None = None
     max_input_tokens: int | None = None  # clip (the local CPU fleet has small context windows)
     max_output_tokens: int | None = None
 
 
-def load_trace(path: str | Path, fmt: str, selection: TraceSelection = TraceSelection(),
-               trace_dir: Path | None = None) -> list[TraceRequest]:
+def load_trace(
+    path: str | Path, fmt: str, selection: TraceSelection = TraceSelection(), trace_dir: Path | None = None
+) -> list[TraceRequest]:
     """Read, validate, select and time-scale a trace. Raises LoadTestInputError."""
     p = resolve_trace_path(path, trace_dir)
     if fmt == "azure":

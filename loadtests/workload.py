@@ -22,22 +22,27 @@ class Job:
     index: int
     prompt: Prompt
     max_tokens: int
-    due_s: float | None = None   # trace replay: send at this time after the run start
+    due_s: float | None = None  # trace replay: send at this time after the run start
 
 
 class Workload:
     """Hands out jobs, builds request bodies and collects every raw sample."""
 
-    def __init__(self, spec: ScenarioSpec, prompts: SyntheticPrompts | list[Prompt], prices: PriceTable,
-                 schedule: ArrivalSchedule | None = None):
+    def __init__(
+        self,
+        spec: ScenarioSpec,
+        prompts: SyntheticPrompts | list[Prompt],
+        prices: PriceTable,
+        schedule: ArrivalSchedule | None = None,
+    ):
         self.spec = spec
         self.prompts = prompts
         self.prices = prices
         self.schedule = schedule
         self.samples: list[RequestSample] = []
-        self.lateness_s: list[float] = []     # trace replay: how late arrivals were sent
+        self.lateness_s: list[float] = []  # trace replay: how late arrivals were sent
         self._ids = count()
-        self.t0: float | None = None          # perf_counter at the run start
+        self.t0: float | None = None  # perf_counter at the run start
 
     def next_job(self) -> Job | None:
         """The next request to send; None when a trace is exhausted."""
@@ -88,8 +93,9 @@ class Workload:
     def finish(self, sample: RequestSample, job: Job, answer: str) -> RequestSample:
         """Price from the table when the server gave no exact cost; grade labelled prompts; keep it."""
         if sample.ok and sample.cost_basis != "usage":
-            table = self.prices.cost_usd(sample.model or sample.requested_model, sample.prompt_tokens,
-                                         sample.output_tokens)
+            table = self.prices.cost_usd(
+                sample.model or sample.requested_model, sample.prompt_tokens, sample.output_tokens
+            )
             if table is not None:
                 sample.cost_usd, sample.cost_basis = table, "price_table"
         if sample.ok:

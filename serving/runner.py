@@ -17,8 +17,8 @@ import urllib.error
 import urllib.request
 from typing import TextIO
 
-from serving.config import FleetConfig
-from serving.models import packaged_names, prepare
+from serving.fleet.schema import FleetConfig
+from serving.fleet.weights import packaged_names, prepare
 
 PROGRESS_EVERY_S = 15.0
 # Ray Serve's per-request overhead knobs (see ray/serve/_private/constants.py,
@@ -51,8 +51,9 @@ def _ray_env(fleet: FleetConfig) -> dict[str, str]:
 
 
 class LocalStack:
-    def __init__(self, fleet: FleetConfig, out: TextIO = sys.stdout, verbose: bool = False,
-                 autoscaler_port: int | None = None) -> None:
+    def __init__(
+        self, fleet: FleetConfig, out: TextIO = sys.stdout, verbose: bool = False, autoscaler_port: int | None = None
+    ) -> None:
         """`autoscaler_port`: run Petit's autoscaler in this process once the fleet is ready,
         with `/admin/budget` on that port (None: no autoscaler)."""
         self.fleet = fleet
@@ -79,12 +80,17 @@ class LocalStack:
 
         from serving.app import APP_NAME, build_app
 
-        num_cpus = self.fleet.ray.num_cpus or max(1, int(sum(m.resources.cpus * m.replicas.start
-                                                              for m in self.fleet.models) + 0.999))
+        num_cpus = self.fleet.ray.num_cpus or max(
+            1, int(sum(m.resources.cpus * m.replicas.start for m in self.fleet.models) + 0.999)
+        )
         self._say(f"==> [ray] starting local Ray ({num_cpus} CPUs)")
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=self.verbose,
-                 object_store_memory=self.fleet.ray.object_store_memory_mib * 2**20,
-                 runtime_env={"env_vars": env})
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            log_to_driver=self.verbose,
+            object_store_memory=self.fleet.ray.object_store_memory_mib * 2**20,
+            runtime_env={"env_vars": env},
+        )
         self._started_ray = True
         serve.start(http_options={"host": self.fleet.server.host, "port": self.fleet.server.port})
         self._say(f"==> [engines] deploying {len(self.fleet.models)} model(s): {', '.join(self.fleet.model_ids)}")
@@ -116,8 +122,10 @@ class LocalStack:
             self.autoscaler.start()
         except OSError as err:
             self.autoscaler = None
-            raise StartupError(f"the autoscaler's admin endpoint cannot listen on port {port}: {err} "
-                               "(pick another with --admin-port, or run with --no-autoscaler)") from err
+            raise StartupError(
+                f"the autoscaler's admin endpoint cannot listen on port {port}: {err} "
+                "(pick another with --admin-port, or run with --no-autoscaler)"
+            ) from err
         unit = self.fleet.autoscaler.budget_resource
         where = f"; budget ({unit}) at {self.autoscaler.admin_url}/admin/budget" if self.autoscaler.admin_url else ""
         self._say(f"==> [autoscaler] every {self.fleet.autoscaler.period_s:g}s{where}")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole suite, as `make test` and CI run it: unit + chart tests first (fast),
-# then the layering contracts, then the full-stack tests on one shared stack.
+# The whole suite, as `make test` and CI run it: lint (ruff, mypy strict on the pure
+# packages) and the layering contracts first, then unit + chart tests (fast), then
+# the full-stack tests on one shared stack.
 # pytest's exit code 5 ("no tests collected") is a failure here, not a pass.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,9 @@ run() {
   if [ $rc -ne 0 ]; then exit $rc; fi
 }
 
+run .venv/bin/ruff check .
+run .venv/bin/ruff format --check .
+run .venv/bin/mypy
 run .venv/bin/lint-imports
 run $PY -m pytest -q -m "not stack" "$@"
 echo "==> [test] preparing the default models for the full-stack tests"

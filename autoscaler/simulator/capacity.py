@@ -26,8 +26,17 @@ class Capacity:
     ttft_p95_s: float
 
 
-def _ttft_p95(profile: ReplicaProfile, gpus: float, rate: float, n_in: np.ndarray, n_out: np.ndarray,
-              duration_s: float, warmup_s: float, tick_s: float, seed: int) -> float:
+def _ttft_p95(
+    profile: ReplicaProfile,
+    gpus: float,
+    rate: float,
+    n_in: np.ndarray,
+    n_out: np.ndarray,
+    duration_s: float,
+    warmup_s: float,
+    tick_s: float,
+    seed: int,
+) -> float:
     """TTFT p95 (s) of requests arriving after the warm-up; inf when some were never answered."""
     rng = np.random.default_rng(seed)
     n = max(1, int(rate * duration_s))
@@ -35,7 +44,7 @@ def _ttft_p95(profile: ReplicaProfile, gpus: float, rate: float, n_in: np.ndarra
     pick = rng.integers(0, len(n_in), n)
     req = Requests(arrival, n_in[pick].astype(float), n_out[pick].astype(float))
     cluster = Cluster(int(np.ceil(max(gpus, 1))), int(np.ceil(max(gpus, 1))))
-    fleet = Fleet([gpus], [profile], [10 ** 9], cluster)
+    fleet = Fleet([gpus], [profile], [10**9], cluster)
     fleet.reconcile(0, 1, 0.0)
     for r in fleet.replicas[0]:
         r.ready_at = 0.0
@@ -54,9 +63,19 @@ def _ttft_p95(profile: ReplicaProfile, gpus: float, rate: float, n_in: np.ndarra
     return float(np.percentile(tt, 95, method="higher")) if len(tt) else 0.0
 
 
-def capacity_at_slo(profile: ReplicaProfile, gpus: float, n_in: np.ndarray, n_out: np.ndarray, slo_s: float,
-                    prefill_weight: float, duration_s: float = 240.0, warmup_s: float = 60.0,
-                    tick_s: float = 0.05, seed: int = 0, iterations: int = 12) -> Capacity:
+def capacity_at_slo(
+    profile: ReplicaProfile,
+    gpus: float,
+    n_in: np.ndarray,
+    n_out: np.ndarray,
+    slo_s: float,
+    prefill_weight: float,
+    duration_s: float = 240.0,
+    warmup_s: float = 60.0,
+    tick_s: float = 0.05,
+    seed: int = 0,
+    iterations: int = 12,
+) -> Capacity:
     """The highest Poisson rate (bisected) whose TTFT p95 <= `slo_s` on one warm replica."""
     work = float(np.mean(n_out + prefill_weight * n_in))
     lo, hi = 0.0, 1.0

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from autoscaler.simulator.policies import build_policy
 from autoscaler.simulator.report import table, write
 from autoscaler.simulator.run import simulate
-from autoscaler.simulator.scenario import ScenarioError, load_scenario
-from autoscaler.simulator.traces import TraceError, load_trace
-from serving.config import FleetConfigError, load_fleet
+from autoscaler.simulator.scenario import Scenario, ScenarioError, load_sim_scenario
+from autoscaler.simulator.traces import Trace, TraceError, load_sim_trace
+from serving.fleet.schema import FleetConfig, FleetConfigError, load_fleet
 
 
-def _bar(policy: str):
+def _bar(policy: str) -> Callable[[float], None]:
     def show(frac: float) -> None:
         n = int(frac * 30)
         sys.stderr.write(f"\r  {policy:<12} [{'#' * n}{'.' * (30 - n)}] {frac:4.0%}")
         sys.stderr.flush()
+
     return show
 
 
@@ -28,15 +30,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policies", nargs="*", help="subset of the scenario's policies")
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
     p.add_argument("--data-dir", help="override the data directory (traces)")
-    p.add_argument("--capacity", action="store_true",
-                   help="instead: measure each model's capacity at the TTFT SLO on its profile and the "
-                        "trace's request sizes, next to the configured capacity_tokens_per_s")
+    p.add_argument(
+        "--capacity",
+        action="store_true",
+        help="instead: measure each model's capacity at the TTFT SLO on its profile and the "
+        "trace's request sizes, next to the configured capacity_tokens_per_s",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Simulate every policy on the same trace; print the table; write the outputs."""
     try:
-        sc, fleet_path = load_scenario(args.scenario)
+        sc, fleet_path = load_sim_scenario(args.scenario)
         if args.data_dir:
             sc = sc.model_copy(update={"data_dir": args.data_dir})
         fleet = load_fleet(fleet_path)
@@ -45,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
             raise ScenarioError(f"{args.scenario}: profiles: no profile for model(s) {', '.join(missing)}")
         path = Path(sc.trace.path)
         path = path if path.is_absolute() else sc.resolved_data_dir() / path
-        trace = load_trace(path, sc.trace.format, sc.trace.timestamp_unit).window(
-            sc.trace.start_s, sc.trace.duration_s, sc.trace.time_scale)
+        trace = load_sim_trace(path, sc.trace.format, sc.trace.timestamp_unit).window(
+            sc.trace.start_s, sc.trace.duration_s, sc.trace.time_scale
+        )
         if not len(trace):
             raise TraceError(f"{path}: no requests in the selected window")
     except (ScenarioError, TraceError, FleetConfigError) as err:
@@ -66,25 +72,44 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _capacity(sc, fleet, trace, out: Path) -> int:
+def _capacity(sc: Scenario, fleet: FleetConfig, trace: Trace, out: Path) -> int:
     """Print and write (capacity.json) measured vs configured capacity per model."""
     import json
 
     from autoscaler.simulator.capacity import capacity_at_slo
 
     slo_s = fleet.slo.ttft_p95_ms / 1000.0
-    rows, data = ["| model | configured tok/s | measured at SLO tok/s | ratio | rate req/s | TTFT p95 s |",
-                  "|---|---|---|---|---|---|"], {}
+    rows, data = (
+        [
+            "| model | configured tok/s | measured at SLO tok/s | ratio | rate req/s | TTFT p95 s |",
+            "|---|---|---|---|---|---|",
+        ],
+        {},
+    )
     for mid in fleet.model_ids:
         m = fleet.model(mid)
         sys.stderr.write(f"measuring {mid} ...\n")
-        c = capacity_at_slo(sc.profile(mid), m.resources.gpus, trace.input_tokens, trace.output_tokens, slo_s,
-                            m.prefill_token_weight, tick_s=sc.tick_s)
+        c = capacity_at_slo(
+            sc.profile(mid),
+            m.resources.gpus,
+            trace.input_tokens,
+            trace.output_tokens,
+            slo_s,
+            m.prefill_token_weight,
+            tick_s=sc.tick_s,
+        )
         ratio = c.work_tokens_per_s / m.capacity_tokens_per_s
-        rows.append(f"| {mid} | {m.capacity_tokens_per_s:g} | {c.work_tokens_per_s:.0f} | {ratio:.2f} | "
-                    f"{c.rate_rps:.2f} | {c.ttft_p95_s:.2f} |")
-        data[mid] = {"configured_tokens_per_s": m.capacity_tokens_per_s, "measured_tokens_per_s": c.work_tokens_per_s,
-                     "rate_rps": c.rate_rps, "ttft_p95_s": c.ttft_p95_s, "slo_ttft_p95_s": slo_s}
+        rows.append(
+            f"| {mid} | {m.capacity_tokens_per_s:g} | {c.work_tokens_per_s:.0f} | {ratio:.2f} | "
+            f"{c.rate_rps:.2f} | {c.ttft_p95_s:.2f} |"
+        )
+        data[mid] = {
+            "configured_tokens_per_s": m.capacity_tokens_per_s,
+            "measured_tokens_per_s": c.work_tokens_per_s,
+            "rate_rps": c.rate_rps,
+            "ttft_p95_s": c.ttft_p95_s,
+            "slo_ttft_p95_s": slo_s,
+        }
     print("\n".join(rows))
     out.mkdir(parents=True, exist_ok=True)
     (out / "capacity.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")

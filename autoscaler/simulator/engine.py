@@ -154,7 +154,7 @@ class Fleet:
         self.gpus, self.profiles, self.max_queue, self.cluster = gpus, profiles, max_queue, cluster
         self.replicas: list[list[Replica]] = [[] for _ in gpus]
         self.pending = [0] * len(gpus)
-        self.queues: list[deque] = [deque() for _ in gpus]
+        self.queues: list[deque[int]] = [deque() for _ in gpus]
 
     def count(self, m: int) -> int:
         return sum(1 for r in self.replicas[m] if not r.draining) + self.pending[m]

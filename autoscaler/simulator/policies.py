@@ -12,12 +12,24 @@
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 from autoscaler.allocation import build_views
 from autoscaler.policy import decide, initial_state
 from autoscaler.simulator.scenario import Baselines
-from autoscaler.snapshot import FleetSnapshot, Plan
-from serving.config import FleetConfig
+from autoscaler.snapshot import Plan, ScalingSnapshot
+from serving.fleet.schema import FleetConfig
+
+
+class SimPolicy(Protocol):
+    """What the simulator drives: a name, one control step per period, and its last plan (None: it plans none)."""
+
+    name: str
+    last_plan: Plan | None
+
+    def control(self, snap: ScalingSnapshot, now: float) -> tuple[dict[str, int], dict[str, float]]:
+        """Replica targets per model id and movable-traffic shares, given the snapshot at `now`."""
+        ...
 
 
 class PetitPolicy:
@@ -29,7 +41,7 @@ class PetitPolicy:
         self.fleet, self.state = fleet, initial_state(fleet)
         self.last_plan: Plan | None = None
 
-    def control(self, snap: FleetSnapshot, now: float) -> tuple[dict[str, int], dict[str, float]]:
+    def control(self, snap: ScalingSnapshot, now: float) -> tuple[dict[str, int], dict[str, float]]:
         plan, self.state = decide(snap, self.fleet, self.state, now)
         self.last_plan = plan
         return {m: t.replicas for m, t in plan.targets.items()}, dict(plan.routing.shares)
@@ -38,10 +50,12 @@ class PetitPolicy:
 class StaticPolicy:
     """Fixed replicas and shares."""
 
+    last_plan: Plan | None = None
+
     def __init__(self, name: str, targets: dict[str, int], shares: dict[str, float]):
         self.name, self.targets, self.shares = name, targets, shares
 
-    def control(self, snap: FleetSnapshot, now: float) -> tuple[dict[str, int], dict[str, float]]:
+    def control(self, snap: ScalingSnapshot, now: float) -> tuple[dict[str, int], dict[str, float]]:
         return dict(self.targets), dict(self.shares)
 
 
@@ -69,6 +83,8 @@ def static_mix(fleet: FleetConfig, gpus: int, b: Baselines) -> StaticPolicy:
 class QueueBasedPolicy:
     """Per-model autoscaling on ongoing requests (Ray Serve's default policy shape)."""
 
+    last_plan: Plan | None = None
+
     name = "queue_based"
 
     def __init__(self, fleet: FleetConfig, b: Baselines):
@@ -78,7 +94,7 @@ class QueueBasedPolicy:
         top, cheap = self.views[-1], self.views[0]
         self.shares = {top.id: b.fixed_strong_share, cheap.id: 1 - b.fixed_strong_share}
 
-    def control(self, snap: FleetSnapshot, now: float) -> tuple[dict[str, int], dict[str, float]]:
+    def control(self, snap: ScalingSnapshot, now: float) -> tuple[dict[str, int], dict[str, float]]:
         for v in self.views:
             s = snap.models[v.id]
             want = max(v.min, min(v.max, math.ceil((s.in_flight + s.queue_depth) / self.b.queue_target_ongoing)))
@@ -96,7 +112,7 @@ class QueueBasedPolicy:
         return dict(self.targets), dict(self.shares)
 
 
-def build_policy(name: str, fleet: FleetConfig, gpus: int, b: Baselines):
+def build_policy(name: str, fleet: FleetConfig, gpus: int, b: Baselines) -> SimPolicy:
     """A fresh policy object by scenario name."""
     if name == "petit":
         return PetitPolicy(fleet)

@@ -32,8 +32,22 @@ class ReplicaProfile(BaseModel):
 
 
 BUILTIN_PROFILES: dict[str, ReplicaProfile] = {
-    "h100-8b": ReplicaProfile(t0_ms=4.6, t1_ms=0.03, prefill_ms_per_token=0.025, max_num_seqs=256,
-                              max_batched_tokens=8192, kv_tokens=380_000, startup_s=90),
-    "h100x4-70b": ReplicaProfile(t0_ms=29.2, t1_ms=0.24, prefill_ms_per_token=0.1, max_num_seqs=128,
-                                 max_batched_tokens=8192, kv_tokens=400_000, startup_s=300),
+    "h100-8b": ReplicaProfile(
+        t0_ms=4.6,
+        t1_ms=0.03,
+        prefill_ms_per_token=0.025,
+        max_num_seqs=256,
+        max_batched_tokens=8192,
+        kv_tokens=380_000,
+        startup_s=90,
+    ),
+    "h100x4-70b": ReplicaProfile(
+        t0_ms=29.2,
+        t1_ms=0.24,
+        prefill_ms_per_token=0.1,
+        max_num_seqs=128,
+        max_batched_tokens=8192,
+        kv_tokens=400_000,
+        startup_s=300,
+    ),
 }

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from autoscaler.simulator.profiles import BUILTIN_PROFILES, ReplicaProfile
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-POLICIES = ("large_only", "static_mix", "queue_based", "petit")
+PolicyName = Literal["large_only", "static_mix", "queue_based", "petit"]
+POLICIES: tuple[PolicyName, ...] = ("large_only", "static_mix", "queue_based", "petit")
 
 
 class ScenarioError(ValueError):
@@ -29,7 +30,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TraceSpec(_Strict):
+class SimTraceSpec(_Strict):
     path: str = Field(description="Trace file, relative to the data directory unless absolute.")
     format: Literal["csv", "jsonl"] | None = Field(None, description="Default: from the suffix.")
     timestamp_unit: Literal["ms", "s"] = Field("ms", description="jsonl only.")
@@ -43,7 +44,7 @@ class GpuSpec(_Strict):
     per_node: int = Field(8, ge=1, le=64, description="GPUs per node; GPU events remove/restore whole nodes.")
 
     @model_validator(mode="after")
-    def _whole_nodes(self) -> "GpuSpec":
+    def _whole_nodes(self) -> GpuSpec:
         if self.total % self.per_node:
             raise ValueError(f"total ({self.total}) must be a multiple of per_node ({self.per_node})")
         return self
@@ -66,13 +67,13 @@ class Scenario(_Strict):
     name: str = "scenario"
     fleet: str = Field(description="Fleet YAML, relative to the scenario file.")
     data_dir: str | None = Field(None, description="Default: $PETIT_DATA_DIR or ../shared/data.")
-    trace: TraceSpec
+    trace: SimTraceSpec
     gpus: GpuSpec
     events: list[GpuEvent] = Field(default_factory=list)
     profiles: dict[str, str | ReplicaProfile] = Field(
-        description="Per model id: a built-in profile name or an inline profile.")
-    policies: list[Literal["large_only", "static_mix", "queue_based", "petit"]] = Field(
-        default_factory=lambda: list(POLICIES))
+        description="Per model id: a built-in profile name or an inline profile."
+    )
+    policies: list[PolicyName] = Field(default_factory=lambda: list(POLICIES))
     baselines: Baselines = Field(default_factory=Baselines)
     tick_s: float = Field(0.25, gt=0, le=5, description="Simulation step.")
     queue_timeout_s: float = Field(60, gt=0, description="Queued longer than this: the client gives up.")
@@ -81,7 +82,7 @@ class Scenario(_Strict):
     seed: int = 0
 
     @model_validator(mode="after")
-    def _check(self) -> "Scenario":
+    def _check(self) -> Scenario:
         for mid, prof in self.profiles.items():
             if isinstance(prof, str) and prof not in BUILTIN_PROFILES:
                 raise ValueError(f"profiles.{mid}: unknown profile '{prof}' (built in: {', '.join(BUILTIN_PROFILES)})")
@@ -98,7 +99,7 @@ class Scenario(_Strict):
         return Path(self.data_dir or os.environ.get("PETIT_DATA_DIR") or REPO_ROOT.parent / "shared" / "data")
 
 
-def _line_of(root: yaml.Node | None, loc: tuple) -> int | None:
+def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     node, line = root, (root.start_mark.line + 1 if root is not None else None)
     for key in loc:
         if isinstance(node, yaml.MappingNode):
@@ -113,7 +114,7 @@ def _line_of(root: yaml.Node | None, loc: tuple) -> int | None:
     return line
 
 
-def load_scenario(path: str | Path) -> tuple[Scenario, Path]:
+def load_sim_scenario(path: str | Path) -> tuple[Scenario, Path]:
     """Read and validate a scenario; returns it and the resolved fleet path."""
     p = Path(path)
     try:

@@ -49,7 +49,7 @@ class Trace:
     def __len__(self) -> int:
         return len(self.arrival_s)
 
-    def window(self, start_s: float, duration_s: float | None, time_scale: float) -> "Trace":
+    def window(self, start_s: float, duration_s: float | None, time_scale: float) -> Trace:
         """Requests in [start, start+duration) of the original clock, re-based to 0 and
         compressed by `time_scale` (2.0 replays twice as fast)."""
         end = np.inf if duration_s is None else start_s + duration_s
@@ -102,8 +102,12 @@ def _finish(rows: list[tuple[float, int, int, int]], path: Path, numeric: bool) 
             raise TraceError(f"{path}:{line}: timestamps are not sorted ({t} after {prev})")
         prev = t
     arr = np.array([r[0] for r in rows], dtype=float)
-    return Trace(arr - arr[0], np.array([r[1] for r in rows], dtype=float),
-                 np.array([r[2] for r in rows], dtype=float), str(path))
+    return Trace(
+        arr - arr[0],
+        np.array([r[1] for r in rows], dtype=float),
+        np.array([r[2] for r in rows], dtype=float),
+        str(path),
+    )
 
 
 def load_csv(path: Path) -> Trace:
@@ -113,8 +117,11 @@ def load_csv(path: Path) -> Trace:
         header = next(reader, None)
         if not header:
             raise TraceError(f"{path}: empty file (expected a header row)")
-        ti, ii, oi = (_col(header, TIME_COLS, path, "timestamp"), _col(header, IN_COLS, path, "input tokens"),
-                      _col(header, OUT_COLS, path, "output tokens"))
+        ti, ii, oi = (
+            _col(header, TIME_COLS, path, "timestamp"),
+            _col(header, IN_COLS, path, "input tokens"),
+            _col(header, OUT_COLS, path, "output tokens"),
+        )
         rows, numeric = [], True
         for line, row in enumerate(reader, start=2):
             if not row:
@@ -125,8 +132,14 @@ def load_csv(path: Path) -> Trace:
                 float(row[ti])
             except ValueError:
                 numeric = False
-            rows.append((_parse_time(row[ti], path, line), _int(row[ii], path, line, "input tokens"),
-                         _int(row[oi], path, line, "output tokens"), line))
+            rows.append(
+                (
+                    _parse_time(row[ti], path, line),
+                    _int(row[ii], path, line, "input tokens"),
+                    _int(row[oi], path, line, "output tokens"),
+                    line,
+                )
+            )
     return _finish(rows, path, numeric)
 
 
@@ -151,12 +164,18 @@ def load_jsonl(path: Path, unit: str = "ms") -> Trace:
                 t = float(obj["timestamp"]) / div
             except (TypeError, ValueError):
                 raise TraceError(f"{path}:{line}: timestamp '{obj['timestamp']}' is not a number") from None
-            rows.append((t, _int(obj["input_length"], path, line, "input_length"),
-                         _int(obj["output_length"], path, line, "output_length"), line))
+            rows.append(
+                (
+                    t,
+                    _int(obj["input_length"], path, line, "input_length"),
+                    _int(obj["output_length"], path, line, "output_length"),
+                    line,
+                )
+            )
     return _finish(rows, path, True)
 
 
-def load_trace(path: str | Path, fmt: str | None = None, timestamp_unit: str = "ms") -> Trace:
+def load_sim_trace(path: str | Path, fmt: str | None = None, timestamp_unit: str = "ms") -> Trace:
     """Load a trace by format (`csv` or `jsonl`; guessed from the suffix when None)."""
     p = Path(path)
     if not p.is_file():

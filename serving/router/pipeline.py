@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from serving.routing import FleetSnapshot, RouteDecision, RouteRequest
 from serving.router.calibration import threshold_for_share
 from serving.router.filters import DEFAULT_FILTERS, Candidate, Filter, FilterContext, run_filters
 from serving.router.scorers import ScoreContext, ScorerWeights, score_all
 from serving.router.state import TIERS, RoutingState
+from serving.router.types import FleetSnapshot, RouteDecision, RouteRequest
 
 
 @dataclass(frozen=True)
@@ -65,13 +65,20 @@ def gate(request: RouteRequest, state: RoutingState, threshold: float) -> Gate:
 
 def pick(scored: dict[str, tuple[float, dict[str, float]]], cands: list[Candidate]) -> Candidate:
     """Highest weighted total; ties go to the cheaper, then the lower tier, then the id."""
-    return min(cands, key=lambda c: (-round(scored[c.model.id][0], 9), c.cost_usd or 0.0, c.model.tier_rank,
-                                     c.model.id))
+    return min(
+        cands, key=lambda c: (-round(scored[c.model.id][0], 9), c.cost_usd or 0.0, c.model.tier_rank, c.model.id)
+    )
 
 
-def run_pipeline(request: RouteRequest, fleet: FleetSnapshot, state: RoutingState, threshold: float,
-                 weights: ScorerWeights, name: str = "learned",
-                 filters: tuple[Filter, ...] = DEFAULT_FILTERS) -> RouteDecision:
+def run_pipeline(
+    request: RouteRequest,
+    fleet: FleetSnapshot,
+    state: RoutingState,
+    threshold: float,
+    weights: ScorerWeights,
+    name: str = "learned",
+    filters: tuple[Filter, ...] = DEFAULT_FILTERS,
+) -> RouteDecision:
     """Route one `auto` request. Raises RoutingError (see `filters`)."""
     ctx = FilterContext(request, state, tier_ranks(fleet))
     kept, notes = run_filters(candidates(request, fleet), ctx, filters)
@@ -84,5 +91,10 @@ def run_pipeline(request: RouteRequest, fleet: FleetSnapshot, state: RoutingStat
     if notes:
         reason += f";skipped={','.join(notes)}"
     quality = parts.get("quality") if request.prediction is not None else None
-    return RouteDecision(best.model.id, reason, expected_cost_usd=best.cost_usd, predicted_quality=quality,
-                         strong_score=None if request.prediction is None else request.prediction.score)
+    return RouteDecision(
+        best.model.id,
+        reason,
+        expected_cost_usd=best.cost_usd,
+        predicted_quality=quality,
+        strong_score=None if request.prediction is None else request.prediction.score,
+    )

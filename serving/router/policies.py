@@ -1,25 +1,64 @@
-"""The `learned` and `cascade` routing policies (pure decisions; see `pipeline`).
+"""Every routing policy for `auto`, and `route()`, the one entry point (pure decisions; see `pipeline`).
 
-Both read the routing state from a shared `RoutingStateHolder` at every
-decision, so the autoscaler can change thresholds, tiers and shares at run time.
+- `cheapest_fit`: the cheapest ready model whose context holds the request;
+- `learned`: the difficulty router (RouteLLM-style threshold on a learned score);
+- `cascade`: the cheapest model first, the strongest allowed one on low confidence.
+
+Each reads the routing state from a shared `RoutingStateHolder` at every
+decision, so the autoscaler's plan (allowed tiers, strong share) and an
+operator's changes apply to `auto` whatever the policy, without a restart.
+Build them with `serving.router.build.build_router`.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
-from serving.routing import FleetSnapshot, RouteDecision, RouteRequest
+from serving.fleet.schema import AUTO_MODEL
 from serving.router import artifact as artifacts
 from serving.router.filters import FilterContext, run_filters
 from serving.router.pipeline import candidates, gate, resolve_threshold, run_pipeline, tier_ranks
 from serving.router.scorers import ScorerWeights
-from serving.router.state import RoutingStateHolder
+from serving.router.state import RoutingState, RoutingStateHolder
+from serving.router.types import FleetSnapshot, RouteDecision, RouteRequest, RoutingError, RoutingPolicy
 
 log = logging.getLogger("petit.router")
 
-CHEAPEST_FIT_WEIGHTS = ScorerWeights(tier_fit=0.0, quality=0.0, price=1.0, headroom=0.0, traffic=0.0)
+CHEAPEST_FIT_WEIGHTS = ScorerWeights(tier_fit=0.0, quality=0.0, price=1.0, headroom=0.0)
 DEFAULT_STRONG_SHARE = 0.5
+
+
+def cheapest_fit(request: RouteRequest, fleet: FleetSnapshot, state: RoutingState, label: str) -> RouteDecision:
+    """The cheapest candidate that passes every filter (ties: lower tier). Raises RoutingError.
+
+    The reason is `label`, plus `;skipped=<model>:<filter>,...` for models a filter removed.
+    """
+    d = run_pipeline(request, fleet, state, float("inf"), CHEAPEST_FIT_WEIGHTS, name=label)
+    skipped = d.reason.partition(";skipped=")[2]
+    return RouteDecision(
+        d.model, label + (f";skipped={skipped}" if skipped else ""), expected_cost_usd=d.expected_cost_usd
+    )
+
+
+class CheapestFitPolicy:
+    """The cheapest ready model whose context window holds the prompt plus `max_tokens`.
+
+    Ties on price go to the lower tier. A model whose prompt token count is
+    unknown (it could not be asked) is not a candidate; tiers the routing state
+    closes (the autoscaler's plan under GPU scarcity) are not either.
+    """
+
+    name = "cheapest_fit"
+    degraded = False
+    degraded_reason: str | None = None
+
+    def __init__(self, state: RoutingStateHolder | None = None) -> None:
+        self.state = state or RoutingStateHolder()
+
+    def choose(self, request: RouteRequest, fleet: FleetSnapshot) -> RouteDecision:
+        """Raises RoutingError when no model passes the filters."""
+        return cheapest_fit(request, fleet, self.state.get(), self.name)
 
 
 class LearnedPolicy:
@@ -34,9 +73,13 @@ class LearnedPolicy:
 
     name = "learned"
 
-    def __init__(self, artifact: artifacts.RouterArtifact | None = None, state: RoutingStateHolder | None = None,
-                 weights: ScorerWeights | None = None,
-                 load: Callable[[], artifacts.RouterArtifact] = artifacts.load) -> None:
+    def __init__(
+        self,
+        artifact: artifacts.RouterArtifact | None = None,
+        state: RoutingStateHolder | None = None,
+        weights: ScorerWeights | None = None,
+        load: Callable[[], artifacts.RouterArtifact] = artifacts.load,
+    ) -> None:
         self.state = state or RoutingStateHolder()
         self.weights = weights or ScorerWeights()
         self._degraded: str | None = None
@@ -73,10 +116,7 @@ class LearnedPolicy:
         state = self.state.get()
         if self.degraded or request.prediction is None:
             why = "degraded" if self.degraded else "no_prediction"
-            d = run_pipeline(request, fleet, state, float("inf"), CHEAPEST_FIT_WEIGHTS, name=self.name)
-            skipped = d.reason.partition(";skipped=")[2]
-            reason = f"{self.name}:{why}->cheapest_fit" + (f";skipped={skipped}" if skipped else "")
-            return RouteDecision(d.model, reason, expected_cost_usd=d.expected_cost_usd)
+            return cheapest_fit(request, fleet, state, f"{self.name}:{why}->{CheapestFitPolicy.name}")
         return run_pipeline(request, fleet, state, self.threshold(), self.weights, name=self.name)
 
 
@@ -96,7 +136,9 @@ class CascadePolicy:
     def __init__(self, state: RoutingStateHolder | None = None, skip_score: float | None = None) -> None:
         self.state = state or RoutingStateHolder()
         self.skip_score = skip_score
-        self.degraded, self.degraded_reason = False, None
+
+    degraded = False
+    degraded_reason: str | None = None
 
     def choose(self, request: RouteRequest, fleet: FleetSnapshot) -> RouteDecision:
         """Raises RoutingError when no model passes the filters."""
@@ -106,11 +148,50 @@ class CascadePolicy:
         strong = min(kept, key=lambda c: (-c.model.tier_rank, c.cost_usd or 0.0, c.model.id))
         skipped = f";skipped={','.join(notes)}" if notes else ""
         p = request.prediction
-        if (self.skip_score is not None and p is not None and p.score >= self.skip_score
-                and gate(request, state, self.skip_score).want_strong):
-            return RouteDecision(strong.model.id, f"cascade:skip_to_strong;score={p.score:.3f}{skipped}",
-                                 expected_cost_usd=strong.cost_usd, strong_score=p.score)
+        if (
+            self.skip_score is not None
+            and p is not None
+            and p.score >= self.skip_score
+            and gate(request, state, self.skip_score).want_strong
+        ):
+            return RouteDecision(
+                strong.model.id,
+                f"cascade:skip_to_strong;score={p.score:.3f}{skipped}",
+                expected_cost_usd=strong.cost_usd,
+                strong_score=p.score,
+            )
         escalate = strong.model.id if strong.model.tier_rank > first.model.tier_rank else None
-        return RouteDecision(first.model.id, f"cascade:first={first.model.id};escalate_to={escalate}{skipped}",
-                             expected_cost_usd=first.cost_usd, escalate_to=escalate,
-                             strong_score=None if p is None else p.score)
+        return RouteDecision(
+            first.model.id,
+            f"cascade:first={first.model.id};escalate_to={escalate}{skipped}",
+            expected_cost_usd=first.cost_usd,
+            escalate_to=escalate,
+            strong_score=None if p is None else p.score,
+        )
+
+
+POLICY_NAMES = (CheapestFitPolicy.name, LearnedPolicy.name, CascadePolicy.name)
+
+
+def route(request: RouteRequest, fleet: FleetSnapshot, policy: RoutingPolicy) -> RouteDecision:
+    """Resolve a request to one model.
+
+    An explicitly named model is served by that model (never swapped); `auto`
+    goes through `policy`. Raises RoutingError: 404 for an unknown model (the
+    message lists the served ids), 503 when the model has no ready replica,
+    400 when the request cannot fit.
+    """
+    if request.model == AUTO_MODEL:
+        return policy.choose(request, fleet)
+    target = fleet.get(request.model)
+    if target is None:
+        ids = ", ".join([m.id for m in fleet.models] + [AUTO_MODEL])
+        raise RoutingError(
+            404,
+            f"The model '{request.model}' does not exist. Served models: {ids}",
+            param="model",
+            code="model_not_found",
+        )
+    if target.ready_replicas <= 0:
+        raise RoutingError(503, f"model '{target.id}' has no ready replica; retry later", code="no_ready_replica")
+    return RouteDecision(target.id, "explicit")

@@ -1,6 +1,6 @@
 """The difficulty predictor: prompt -> embedding (MiniLM) -> classifier -> DifficultyPrediction.
 
-Built once per replica (`build_learned_router`): the artefact is read and
+Built once per replica (by `serving.router.build.build_router`): the artefact is read and
 checked at construction; the encoder (seconds to load) loads on first use or
 on `await warm_up()`. `predict` is synchronous and CPU-bound; `apredict` runs
 it on one worker thread and batches the prompts that arrive while a batch is
@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from serving.routing import DifficultyPrediction
 from serving.router import artifact as artifacts
 from serving.router.classifier import prompt_features, routing_score
-from serving.router.policies import LearnedPolicy
-from serving.router.scorers import ScorerWeights
-from serving.router.state import RoutingStateHolder
+from serving.router.types import DifficultyPrediction
 
 log = logging.getLogger("petit.router")
 MAX_BATCH = 32
@@ -59,7 +56,7 @@ class EncoderFactory:
 default_encoder_factory = EncoderFactory("onnx-int8")
 
 
-def prompt_text(kind: str, body: Mapping) -> str:
+def prompt_text(kind: str, body: Mapping[str, Any]) -> str:
     """The text the router judges: the last user message of a chat, or a completion's prompt."""
     if kind == "chat":
         for msg in reversed(body.get("messages") or []):
@@ -78,16 +75,19 @@ def prompt_text(kind: str, body: Mapping) -> str:
 class DifficultyPredictor:
     """Predictions for prompts with one artefact and one (lazily built) encoder."""
 
-    def __init__(self, artifact: artifacts.RouterArtifact,
-                 encoder_factory: Callable[[int], Encoder] = default_encoder_factory,
-                 on_failure: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        artifact: artifacts.RouterArtifact,
+        encoder_factory: Callable[[int], Encoder] = default_encoder_factory,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
         self.artifact = artifact
         self._factory = encoder_factory
         self._encoder: Encoder | None = None
         self._failed: str | None = None
         self._on_failure = on_failure or (lambda reason: None)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="petit-router")
-        self._pending: list[tuple[str, asyncio.Future]] = []
+        self._pending: list[tuple[str, asyncio.Future[DifficultyPrediction | None]]] = []
         self._running = False
 
     def _encoder_or_none(self) -> Encoder | None:
@@ -107,8 +107,10 @@ class DifficultyPredictor:
         emb = enc.encode(list(texts))
         p = self.artifact.classifier.probabilities(prompt_features(emb, np.array([len(t) for t in texts])))
         s = routing_score(p, self.artifact.classifier.score_kind)
-        return [DifficultyPrediction(float(s[i]), float(p[i, 1] + p[i, 3]), float(p[i, 2] + p[i, 3]))
-                for i in range(len(texts))]
+        return [
+            DifficultyPrediction(float(s[i]), float(p[i, 1] + p[i, 3]), float(p[i, 2] + p[i, 3]))
+            for i in range(len(texts))
+        ]
 
     async def warm_up(self) -> bool:
         """Load the encoder on the worker thread. Returns whether it is usable."""
@@ -117,7 +119,7 @@ class DifficultyPredictor:
 
     async def apredict(self, text: str) -> DifficultyPrediction | None:
         """One prompt's prediction, batched with prompts arriving meanwhile. None on any failure."""
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[DifficultyPrediction | None] = asyncio.get_running_loop().create_future()
         self._pending.append((text, fut))
         if not self._running:
             self._running = True
@@ -142,24 +144,3 @@ class DifficultyPredictor:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-@dataclass
-class LearnedRouter:
-    """What a replica builds once: the policy, its predictor (None when degraded) and the shared state."""
-
-    policy: LearnedPolicy
-    predictor: DifficultyPredictor | None
-    state: RoutingStateHolder
-
-
-def build_learned_router(state: RoutingStateHolder | None = None, weights: ScorerWeights | None = None,
-                         load: Callable[[], artifacts.RouterArtifact] = artifacts.load,
-                         encoder_factory: Callable[[int], Encoder] = default_encoder_factory) -> LearnedRouter:
-    """Load the artefact once and build policy + predictor around it. Never raises for a bad artefact."""
-    state = state or RoutingStateHolder()
-    policy = LearnedPolicy(state=state, weights=weights, load=load)
-    predictor = None
-    if policy.artifact is not None:
-        predictor = DifficultyPredictor(policy.artifact, encoder_factory, on_failure=policy.mark_degraded)
-    return LearnedRouter(policy, predictor, state)

@@ -6,17 +6,16 @@
 - `quality`: predicted chance the model answers well (interpolated by tier
   between the prediction's p_weak_ok and p_strong_ok);
 - `price`: 1 for the cheapest candidate, 0 for the dearest (expected cost);
-- `headroom`: spare capacity from the routing state, else from ready replicas;
-- `traffic`: the routing state's traffic weight for the model (default 1).
+- `headroom`: spare capacity, from the model's ready replicas.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from serving.routing import DifficultyPrediction
 from serving.router.filters import Candidate
 from serving.router.state import RoutingState
+from serving.router.types import DifficultyPrediction
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,6 @@ class ScorerWeights:
     quality: float = 0.25
     price: float = 0.25
     headroom: float = 0.1
-    traffic: float = 0.1
 
     def __post_init__(self) -> None:
         for k, v in self.__dict__.items():
@@ -73,17 +71,10 @@ def price(c: Candidate, ctx: ScoreContext) -> float:
 
 
 def headroom(c: Candidate, ctx: ScoreContext) -> float:
-    known = ctx.state.headroom.get(c.model.id)
-    if known is not None:
-        return known
     return 1.0 - 1.0 / (1.0 + max(c.model.ready_replicas, 0))
 
 
-def traffic(c: Candidate, ctx: ScoreContext) -> float:
-    return ctx.state.traffic_weights.get(c.model.id, 1.0)
-
-
-SCORERS = {"tier_fit": tier_fit, "quality": quality, "price": price, "headroom": headroom, "traffic": traffic}
+SCORERS = {"tier_fit": tier_fit, "quality": quality, "price": price, "headroom": headroom}
 
 
 def score_all(ctx: ScoreContext, weights: ScorerWeights) -> dict[str, tuple[float, dict[str, float]]]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass, field, replace
-from typing import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
-from serving.config import Tier
+from serving.fleet.schema import Tier
 from serving.router.cascade import CascadeThresholds
 
 TIERS = tuple(t.value for t in Tier)
@@ -34,8 +34,6 @@ class RoutingState:
     - `allowed_tiers`: tiers that may answer `auto` requests (None: all).
     - `downgrade_share`: share of strong-routed requests (that allow it) sent one
       gate lower, e.g. while GPUs are short.
-    - `headroom`: per model id, spare capacity in [0, 1] (unknown ids: from ready replicas).
-    - `traffic_weights`: per model id, a preference in [0, 1] (unknown ids: 1).
     - `cascade_*`: the cascade's confidence thresholds (see `serving.router.cascade`).
     - `version`: bumped by the pusher; shows up in logs.
     """
@@ -44,28 +42,26 @@ class RoutingState:
     strong_share: float | None = None
     allowed_tiers: frozenset[str] | None = None
     downgrade_share: float = 0.0
-    headroom: Mapping[str, float] = field(default_factory=dict)
-    traffic_weights: Mapping[str, float] = field(default_factory=dict)
     cascade_min_mean_logprob: float = -0.8
     cascade_min_token_logprob: float = -5.0
     cascade_buffer_tokens: int = 16
     version: int = 0
 
     def __post_init__(self) -> None:
-        CascadeThresholds(self.cascade_min_mean_logprob, self.cascade_min_token_logprob,
-                          self.cascade_buffer_tokens)  # raises ValueError when out of range
+        CascadeThresholds(
+            self.cascade_min_mean_logprob, self.cascade_min_token_logprob, self.cascade_buffer_tokens
+        )  # raises ValueError when out of range
         if self.threshold is not None and (not isinstance(self.threshold, (int, float)) or math.isnan(self.threshold)):
             raise ValueError(f"threshold must be a number, got {self.threshold!r}")
         _unit("strong_share", self.strong_share)
         _unit("downgrade_share", self.downgrade_share)
-        for name, table in (("headroom", self.headroom), ("traffic_weights", self.traffic_weights)):
-            for k, v in table.items():
-                _unit(f"{name}[{k}]", v)
         if self.allowed_tiers is not None:
             object.__setattr__(self, "allowed_tiers", frozenset(self.allowed_tiers))
             unknown = sorted(self.allowed_tiers - set(TIERS))
             if unknown or not self.allowed_tiers:
-                raise ValueError(f"allowed_tiers must be a non-empty subset of {TIERS}, got {sorted(self.allowed_tiers)}")
+                raise ValueError(
+                    f"allowed_tiers must be a non-empty subset of {TIERS}, got {sorted(self.allowed_tiers)}"
+                )
 
 
 class RoutingStateHolder:
@@ -85,7 +81,7 @@ class RoutingStateHolder:
             self._state = state
         return state
 
-    def update(self, **changes: object) -> RoutingState:
+    def update(self, **changes: Any) -> RoutingState:
         """Replace some fields (validated) and bump `version`. Raises ValueError/TypeError."""
         with self._lock:
             self._state = replace(self._state, **changes, version=self._state.version + 1)

@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ class HelmResult:
         return [d for d in yaml.safe_load_all(self.stdout) if d]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _run_helm(helm: str, args: tuple[str, ...]) -> HelmResult:
     proc = subprocess.run([helm, *args], capture_output=True, text=True, timeout=60, cwd=REPO)
     return HelmResult(proc.returncode, proc.stdout, proc.stderr)

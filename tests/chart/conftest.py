@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from chartlib import RAYSERVICE_CRD, SERVICEMONITOR_CRD, Helm, find_helm, schemas_dir
 
 
@@ -32,5 +31,3 @@ def k8s_schemas() -> Path:
             "set PETIT_K8S_SCHEMAS to a folder holding the KubeRay v1.7.0 and Prometheus-operator CRDs"
         )
     return path
-
-

@@ -12,8 +12,9 @@ is set), checks types/patterns/enums/bounds, and rejects duplicate keys in
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import kubernetes_validate

@@ -6,7 +6,6 @@ import copy
 
 import pytest
 import yaml
-
 from chartlib import CASES, chart_values
 
 SCHEMA = "values don't meet the specifications of the schema"
@@ -71,11 +70,19 @@ BAD_VALUES = {
         "set exactly one of packaged, path, hf",
     ),
     "worker-bounds-out-of-order": (
-        {"workerGroups": [{"name": "cpu", "gpus": 0, "cpus": 1, "memoryGib": 7, "replicas": 3, "minReplicas": 1, "maxReplicas": 2}]},
+        {
+            "workerGroups": [
+                {"name": "cpu", "gpus": 0, "cpus": 1, "memoryGib": 7, "replicas": 3, "minReplicas": 1, "maxReplicas": 2}
+            ]
+        },
         "need minReplicas <= replicas <= maxReplicas",
     ),
     "fractional-worker-gpus": (
-        {"workerGroups": [{"name": "g", "gpus": 0.5, "cpus": 1, "memoryGib": 7, "replicas": 1, "minReplicas": 1, "maxReplicas": 1}]},
+        {
+            "workerGroups": [
+                {"name": "g", "gpus": 0.5, "cpus": 1, "memoryGib": 7, "replicas": 1, "minReplicas": 1, "maxReplicas": 1}
+            ]
+        },
         "/workerGroups/0/gpus",
     ),
     "ingress-fits-nowhere": ({"serve": {"ingress": {"cpus": 4}}}, "serve.ingress.cpus (4) fits neither the head"),

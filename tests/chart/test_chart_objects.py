@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from chartlib import CASES, NAMESPACE, RELEASE, by_kind, chart_values, one
 
 DASHBOARD_METRICS = [
@@ -100,7 +99,9 @@ def test_secret_references_reach_ray_pods_and_the_test(helm):
     pods = [cluster["headGroupSpec"]["template"]] + [g["template"] for g in cluster["workerGroupSpecs"]]
     for template in pods:
         refs = {
-            e["name"]: e["valueFrom"]["secretKeyRef"] for e in template["spec"]["containers"][0]["env"] if "valueFrom" in e
+            e["name"]: e["valueFrom"]["secretKeyRef"]
+            for e in template["spec"]["containers"][0]["env"]
+            if "valueFrom" in e
         }
         assert refs == {
             "PETIT_API_KEYS": {"name": "petit-api-keys", "key": "api-keys"},
@@ -151,7 +152,9 @@ def test_network_policies_open_only_what_is_needed(helm):
     ray = policies[f"{RELEASE}-ray"]["spec"]
     assert ray["policyTypes"] == ["Ingress"]
     by_port = {tuple(p["port"] for p in rule.get("ports", [])): rule.get("from") for rule in ray["ingress"]}
-    assert by_port[(8000,)] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
+    assert by_port[(8000,)] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    ]
     assert by_port[(8080,)] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
     operator = by_port[(8265, 52365)][0]
     assert operator["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "kuberay-system"}}

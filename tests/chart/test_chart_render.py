@@ -6,7 +6,6 @@ import copy
 
 import kubernetes_validate
 import pytest
-
 from chartlib import CASES, RAYSERVICE_CRD, SERVICEMONITOR_CRD, by_kind, one, pod_specs
 from crd_schema import K8S_VERSION, CustomResourceValidator, load_crd_schema
 

@@ -6,10 +6,10 @@ import math
 
 import pytest
 import yaml
-
 from chartlib import CASES, REPO, VALUES_DIR, chart_values, one, serve_config, worker_groups
-from serving.config import FleetConfig, ModelConfig, load_fleet, parse_fleet
-from serving.helm_values import fleet_to_values, render_values, replicas_per_pod
+
+from serving.fleet.helm_values import fleet_to_values, render_values, replicas_per_pod
+from serving.fleet.schema import FleetConfig, ModelConfig, load_fleet, parse_fleet
 
 GPU = "nvidia.com/gpu"
 
@@ -101,9 +101,7 @@ def test_starting_replicas_fit_the_groups(helm, case):
     pods_needed: dict[str, int] = {}
     for m in fleet.models:
         home = min(_holders(m, groups), key=lambda g: (g["gpus"], g["cpus"]))
-        pods_needed[home["name"]] = pods_needed.get(home["name"], 0) + math.ceil(
-            m.replicas.start / replicas_per_pod(m)
-        )
+        pods_needed[home["name"]] = pods_needed.get(home["name"], 0) + math.ceil(m.replicas.start / replicas_per_pod(m))
     for g in groups:
         assert pods_needed.get(g["name"], 0) <= g["max"], f"{case}: group {g['name']} too small"
 
@@ -149,7 +147,7 @@ def test_gpu_example_values_are_generated_from_the_fleet_file(monkeypatch):
     committed = (VALUES_DIR / "gpu-example.yaml").read_text()
     fresh = render_values("deploy/fleet.gpu.example.yaml")
     assert committed == fresh, (
-        "regenerate: python -m serving.helm_values deploy/fleet.gpu.example.yaml -o tests/chart/values/gpu-example.yaml"
+        "regenerate: python -m serving.fleet.helm_values deploy/fleet.gpu.example.yaml -o tests/chart/values/gpu-example.yaml"
     )
 
 
@@ -158,5 +156,5 @@ def test_kind_values_carry_the_local_fleet():
     kind = yaml.safe_load((REPO / "deploy" / "kind" / "values-cpu.yaml").read_text())
     generated = fleet_to_values(load_fleet(REPO / "deploy" / "fleet.local.yaml"))
     assert {k: kind[k] for k in generated} == generated, (
-        "update the fleet/workerGroups part: python -m serving.helm_values deploy/fleet.local.yaml"
+        "update the fleet/workerGroups part: python -m serving.fleet.helm_values deploy/fleet.local.yaml"
     )

@@ -1,4 +1,4 @@
-"""serving.helm_values: fleet file -> chart values, and the chart schema kept in step with FleetConfig.
+"""serving.fleet.helm_values: fleet file -> chart values, and the chart schema kept in step with FleetConfig.
 
 No helm needed: these run everywhere, in milliseconds.
 """
@@ -9,10 +9,10 @@ import json
 
 import pytest
 import yaml
-
 from chartlib import CHART, REPO
-from serving.config import load_fleet, parse_fleet
-from serving.helm_values import fleet_schema_defs, fleet_to_values, main, sync_schema
+
+from serving.fleet.helm_values import fleet_schema_defs, fleet_to_values, main, sync_schema
+from serving.fleet.schema import load_fleet, parse_fleet
 
 GPU_FLEET = REPO / "deploy" / "fleet.gpu.example.yaml"
 LOCAL_FLEET = REPO / "deploy" / "fleet.local.yaml"
@@ -43,10 +43,22 @@ def test_gpu_example_gets_one_group_per_gpu_shape():
     groups = _groups_of_file(GPU_FLEET)
     assert list(groups) == ["gpu-1", "gpu-4"]
     assert groups["gpu-1"] == {
-        "name": "gpu-1", "gpus": 1, "cpus": 8, "memoryGib": 66, "replicas": 2, "minReplicas": 1, "maxReplicas": 8,
+        "name": "gpu-1",
+        "gpus": 1,
+        "cpus": 8,
+        "memoryGib": 66,
+        "replicas": 2,
+        "minReplicas": 1,
+        "maxReplicas": 8,
     }
     assert groups["gpu-4"] == {
-        "name": "gpu-4", "gpus": 4, "cpus": 16, "memoryGib": 258, "replicas": 1, "minReplicas": 0, "maxReplicas": 2,
+        "name": "gpu-4",
+        "gpus": 4,
+        "cpus": 16,
+        "memoryGib": 258,
+        "replicas": 1,
+        "minReplicas": 0,
+        "maxReplicas": 2,
     }
 
 
@@ -54,7 +66,13 @@ def test_cpu_models_share_one_cpu_group():
     groups = _groups_of_file(LOCAL_FLEET)
     assert list(groups) == ["cpu"]
     cpu = groups["cpu"]
-    assert (cpu["gpus"], cpu["cpus"], cpu["replicas"], cpu["minReplicas"], cpu["maxReplicas"]) == (0, 1, 2, 1, 2)  # large may stop (min 0)
+    assert (cpu["gpus"], cpu["cpus"], cpu["replicas"], cpu["minReplicas"], cpu["maxReplicas"]) == (
+        0,
+        1,
+        2,
+        1,
+        2,
+    )  # large may stop (min 0)
     assert cpu["memoryGib"] == 4 + 1 + 2  # default CPU replica + kv cache + pod overhead
 
 
@@ -131,11 +149,11 @@ def test_main_needs_a_fleet(capsys):
 
 
 def test_chart_schema_matches_fleet_config():
-    """values.schema.json's fleet part is FleetConfig's; refresh it after changing serving/config.py."""
+    """values.schema.json's fleet part is FleetConfig's; refresh it after changing serving/fleet/schema.py."""
     committed = json.loads((CHART / "values.schema.json").read_text())["$defs"]
     committed_fleet = {k: v for k, v in committed.items() if k.startswith("fleet.")}
     assert committed_fleet == fleet_schema_defs(), (
-        "stale: python -m serving.helm_values --sync-schema helm/petit/values.schema.json"
+        "stale: python -m serving.fleet.helm_values --sync-schema helm/petit/values.schema.json"
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from serving.config import parse_fleet
+from serving.fleet.schema import parse_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = int(os.environ.get("PETIT_TEST_PORT", "8765"))
@@ -39,8 +39,11 @@ def set_routing_state(**changes) -> dict:
 
     from serving.app import APP_NAME, INGRESS_NAME
 
-    return serve.get_deployment_handle(INGRESS_NAME, app_name=APP_NAME).set_routing_state.remote(
-        changes).result(timeout_s=30)
+    return (
+        serve.get_deployment_handle(INGRESS_NAME, app_name=APP_NAME)
+        .set_routing_state.remote(changes)
+        .result(timeout_s=30)
+    )
 
 
 class _Tee(io.TextIOBase):

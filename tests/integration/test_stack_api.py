@@ -39,8 +39,15 @@ def test_completion(client):
 
 
 def test_chat_stream_is_incremental_with_final_usage(client):
-    stream = client.chat.completions.create(model=SMALL, messages=HELLO, max_tokens=24, temperature=0, stream=True,
-                                            stream_options={"include_usage": True}, extra_body={"ignore_eos": True})
+    stream = client.chat.completions.create(
+        model=SMALL,
+        messages=HELLO,
+        max_tokens=24,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_body={"ignore_eos": True},
+    )
     arrivals, text, usage = [], [], None
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
@@ -55,8 +62,9 @@ def test_chat_stream_is_incremental_with_final_usage(client):
 
 
 def test_completion_stream_ends_with_done(http):
-    with http.stream("POST", "/v1/completions", json={"model": LARGE, "prompt": "def add(a, b):",
-                                                      "max_tokens": 8, "stream": True}) as r:
+    with http.stream(
+        "POST", "/v1/completions", json={"model": LARGE, "prompt": "def add(a, b):", "max_tokens": 8, "stream": True}
+    ) as r:
         assert r.status_code == 200 and r.headers["x-petit-model"] == LARGE
         lines = [line for line in r.iter_lines() if line.startswith("data: ")]
     assert lines[-1] == "data: [DONE]"

@@ -10,7 +10,7 @@ import pytest
 from ray import serve
 
 from serving.app import APP_NAME, deployment_name
-from tests.integration.conftest import LARGE, LARGE_MAX_ONGOING, LARGE_MAX_QUEUED, SMALL
+from tests.integration.conftest import LARGE, LARGE_MAX_ONGOING, SMALL
 
 pytestmark = pytest.mark.stack
 
@@ -19,8 +19,14 @@ async def _stream_times(client, i: int) -> tuple[float, float, int]:
     start = time.perf_counter()
     first, n = None, 0
     stream = await client.chat.completions.create(
-        model=SMALL, messages=[{"role": "user", "content": f"Count from {i} upwards."}], max_tokens=32,
-        temperature=0, stream=True, stream_options={"include_usage": True}, extra_body={"ignore_eos": True})
+        model=SMALL,
+        messages=[{"role": "user", "content": f"Count from {i} upwards."}],
+        max_tokens=32,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_body={"ignore_eos": True},
+    )
     async for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content and first is None:
             first = time.perf_counter()
@@ -48,8 +54,12 @@ def test_16_concurrent_streams_overlap(base_url):
 
 def test_overload_answers_429_with_retry_after(base_url):
     # Long answers: no request may finish (and free its slot) while the 14 are being admitted.
-    body = {"model": LARGE, "messages": [{"role": "user", "content": "Write a long story."}], "max_tokens": 256,
-            "ignore_eos": True}
+    body = {
+        "model": LARGE,
+        "messages": [{"role": "user", "content": "Write a long story."}],
+        "max_tokens": 256,
+        "ignore_eos": True,
+    }
 
     async def run():
         async with httpx.AsyncClient(base_url=base_url, timeout=300) as h:
@@ -75,8 +85,13 @@ def _inflight() -> int:
 
 
 def test_client_disconnect_aborts_generation(base_url):
-    body = {"model": SMALL, "messages": [{"role": "user", "content": "Tell me everything about oceans."}],
-            "max_tokens": 1500, "stream": True, "ignore_eos": True}
+    body = {
+        "model": SMALL,
+        "messages": [{"role": "user", "content": "Tell me everything about oceans."}],
+        "max_tokens": 1500,
+        "stream": True,
+        "ignore_eos": True,
+    }
     with httpx.Client(base_url=base_url, timeout=60) as h:
         with h.stream("POST", "/v1/chat/completions", json=body) as r:
             assert r.status_code == 200

@@ -41,12 +41,25 @@ LENIENT = """slas:
 """
 
 
-def _run(tmp_path: Path, base_url: str, name: str, sla: str, duration: float) -> tuple[subprocess.CompletedProcess, Path]:
+def _run(
+    tmp_path: Path, base_url: str, name: str, sla: str, duration: float
+) -> tuple[subprocess.CompletedProcess, Path]:
     scen, sla_file, rep = tmp_path / f"{name}.yaml", tmp_path / f"{name}-sla.yaml", tmp_path / name
     scen.write_text(SCENARIO.format(duration=duration, fleet=ROOT / "deploy" / "fleet.local.yaml"))
     sla_file.write_text(sla)
-    cmd = [sys.executable, "-m", "loadtests.cli", "--target", base_url, "--scenario", str(scen), "--sla",
-           str(sla_file), "--report", str(rep)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "loadtests.cli",
+        "--target",
+        base_url,
+        "--scenario",
+        str(scen),
+        "--sla",
+        str(sla_file),
+        "--report",
+        str(rep),
+    ]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=90), rep
 
 

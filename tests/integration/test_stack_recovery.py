@@ -21,8 +21,9 @@ def test_health_ready(http):
 
 
 def test_metrics_count_requests_tokens_and_cost(http):
-    http.post("/v1/chat/completions", json={"model": SMALL, "messages": [{"role": "user", "content": "hi"}],
-                                            "max_tokens": 3})
+    http.post(
+        "/v1/chat/completions", json={"model": SMALL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}
+    )
     text = http.get("/metrics").text
     assert f'petit_requests_total{{model="{SMALL}",route_reason="explicit",status="200"}}' in text
     assert f'petit_tokens_total{{kind="completion",model="{SMALL}"}}' in text
@@ -54,8 +55,9 @@ def test_lost_replica_gives_503_then_recovers(http):
     resp = http.post("/v1/chat/completions", json={"model": SMALL, "messages": [{"role": "user", "content": "x"}]})
     assert resp.status_code == 503 and resp.json()["error"]["code"] == "no_ready_replica"
     # auto keeps working on what is left
-    auto = http.post("/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": "x"}],
-                                                   "max_tokens": 2})
+    auto = http.post(
+        "/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": "x"}], "max_tokens": 2}
+    )
     assert auto.status_code == 200 and auto.headers["x-petit-model"] == LARGE
     # Serve replaces the replica; the fleet becomes ready again
     _wait(http, lambda r: r.status_code == 200, 300, "the replica to come back")

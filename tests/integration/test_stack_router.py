@@ -14,14 +14,28 @@ pytestmark = pytest.mark.stack
 @pytest.fixture
 def state():
     yield set_routing_state
-    set_routing_state(threshold=None, strong_share=None, cascade_min_mean_logprob=-0.8,
-                      cascade_min_token_logprob=-5.0, allowed_tiers=None, downgrade_share=0.0)
+    set_routing_state(
+        threshold=None,
+        strong_share=None,
+        cascade_min_mean_logprob=-0.8,
+        cascade_min_token_logprob=-5.0,
+        allowed_tiers=None,
+        downgrade_share=0.0,
+    )
 
 
 def _auto(http, content: str, policy: str, **extra):
-    return http.post("/v1/chat/completions", headers={"x-petit-policy": policy},
-                     json={"model": "auto", "messages": [{"role": "user", "content": content}], "max_tokens": 8,
-                           "temperature": 0, **extra})
+    return http.post(
+        "/v1/chat/completions",
+        headers={"x-petit-policy": policy},
+        json={
+            "model": "auto",
+            "messages": [{"role": "user", "content": content}],
+            "max_tokens": 8,
+            "temperature": 0,
+            **extra,
+        },
+    )
 
 
 def _score(resp) -> float:
@@ -29,7 +43,7 @@ def _score(resp) -> float:
 
 
 EASY = "Say hello."
-HARD = ("What is 2 + 2?")  # scored as harder than a greeting by the MMLU-trained predictor
+HARD = "What is 2 + 2?"  # scored as harder than a greeting by the MMLU-trained predictor
 
 
 def test_learned_router_follows_the_threshold(http, state):
@@ -58,9 +72,17 @@ def test_cascade_escalates_on_low_confidence_and_commits_otherwise(http, state):
 
 def test_cascade_stream_escalates_from_the_start(http, state):
     state(cascade_min_mean_logprob=-0.0001)
-    with http.stream("POST", "/v1/chat/completions", headers={"x-petit-policy": "cascade"},
-                     json={"model": "auto", "messages": [{"role": "user", "content": "Count to five."}],
-                           "max_tokens": 24, "stream": True}) as r:
+    with http.stream(
+        "POST",
+        "/v1/chat/completions",
+        headers={"x-petit-policy": "cascade"},
+        json={
+            "model": "auto",
+            "messages": [{"role": "user", "content": "Count to five."}],
+            "max_tokens": 24,
+            "stream": True,
+        },
+    ) as r:
         assert r.headers["x-petit-cascade"] == "escalated" and r.headers["x-petit-model"] == LARGE
         lines = [line for line in r.iter_lines() if line.startswith("data: ")]
     assert lines[-1] == "data: [DONE]"
@@ -73,16 +95,17 @@ def test_bad_routing_state_is_refused(state):
 
 
 def test_live_eval_command_on_a_few_questions(base_url, tmp_path):
-    from serving.router import live
+    from serving.router.training import live
 
     out = tmp_path / "live.json"
-    assert live.main(["--target", base_url, "--limit", "6", "--concurrency", "3", "--max-tokens", "12",
-                      "--out", str(out)]) == 0
+    assert (
+        live.main(["--target", base_url, "--limit", "6", "--concurrency", "3", "--max-tokens", "12", "--out", str(out)])
+        == 0
+    )
     import json
 
     results = json.loads(out.read_text())["results"]
-    assert set(results) == {f"{SMALL} only", f"{LARGE} only", "auto (learned)", "auto (cascade)",
-                            "auto (cheapest_fit)"}
+    assert set(results) == {f"{SMALL} only", f"{LARGE} only", "auto (learned)", "auto (cascade)", "auto (cheapest_fit)"}
     assert results[f"{SMALL} only"]["answered_by"] == {SMALL: 1.0}
     assert all(0.0 <= r["accuracy"] <= 1.0 and r["cost_usd"] > 0 for r in results.values())
 
@@ -100,21 +123,29 @@ def _wait_model(http, content, policy, model, timeout=10.0):
 
 
 def test_autoscaler_routing_plan_reaches_the_ingress_through_the_board(http, state):
+    from autoscaler.board_adapters import BoardRoutingActuator
     from autoscaler.snapshot import RoutingPlan
-    from serving.routing_board import BoardRoutingActuator
 
     actuator = BoardRoutingActuator()
 
     def plan(tiers, strong):
-        return RoutingPlan(shares={}, allowed_tiers=tiers, strong_share=strong, downgrade_share=0.0,
-                           expected_quality=0.0, reason="test", constrained=True)
+        return RoutingPlan(
+            shares={},
+            allowed_tiers=tiers,
+            strong_share=strong,
+            downgrade_share=0.0,
+            expected_quality=0.0,
+            reason="test",
+            constrained=True,
+        )
 
     actuator.push(plan(("small", "large"), 1.0))  # every auto request worth the strong model
     _wait_model(http, EASY, "learned", LARGE)
     actuator.push(plan(("small",), 0.0))  # scarcity: only the small tier may answer auto
     _wait_model(http, EASY, "learned", SMALL)
-    named = http.post("/v1/chat/completions", json={"model": LARGE, "max_tokens": 2,
-                                                    "messages": [{"role": "user", "content": "hi"}]})
+    named = http.post(
+        "/v1/chat/completions", json={"model": LARGE, "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}
+    )
     assert named.status_code == 200 and named.headers["x-petit-model"] == LARGE  # named models stay
     actuator.push(plan(("small", "large"), 1.0))  # GPUs back
     _wait_model(http, EASY, "learned", LARGE)

@@ -31,9 +31,16 @@ def _running(model: str) -> int:
 
 
 def _auto(http) -> httpx.Response:
-    return http.post("/v1/chat/completions", headers={"x-petit-policy": "learned"},
-                     json={"model": "auto", "messages": [{"role": "user", "content": "What is 3 + 4?"}],
-                           "max_tokens": 4, "temperature": 0})
+    return http.post(
+        "/v1/chat/completions",
+        headers={"x-petit-policy": "learned"},
+        json={
+            "model": "auto",
+            "messages": [{"role": "user", "content": "What is 3 + 4?"}],
+            "max_tokens": 4,
+            "temperature": 0,
+        },
+    )
 
 
 def _wait(what: str, check, timeout_s: float, every_s: float = 0.5):
@@ -68,7 +75,7 @@ class Traffic:
                 self.models.append(r.headers.get("x-petit-model", ""))
                 time.sleep(0.3)
 
-    def __enter__(self) -> "Traffic":
+    def __enter__(self) -> Traffic:
         self._thread.start()
         return self
 
@@ -91,8 +98,11 @@ def autoscaler(stack):
 def test_budget_cut_moves_auto_to_small_and_stops_large_then_both_return(stack, http, autoscaler):
     period = stack.fleet.autoscaler.period_s
     admin = httpx.Client(base_url=autoscaler.admin_url, timeout=10)
-    _wait("a first applied plan", lambda: autoscaler.controller.last_plan is not None
-          and autoscaler.controller.last_plan.applied, 6 * period)
+    _wait(
+        "a first applied plan",
+        lambda: autoscaler.controller.last_plan is not None and autoscaler.controller.last_plan.applied,
+        6 * period,
+    )
     assert _auto(http).headers["x-petit-model"] == LARGE  # normal: the router's choice stands
     cores_before = _engine_cores()
 
@@ -110,10 +120,11 @@ def test_budget_cut_moves_auto_to_small_and_stops_large_then_both_return(stack, 
         moved = trace[-1][0]  # when the answer came
         print(f"[scarcity] auto traffic on the small model {moved:.1f}s after the budget cut")
         # one control period, plus the ingress's 1 s board poll and the request itself (slack for busy CI)
-        assert moved <= period + 4, (f"routing took {moved:.1f}s, more than one {period:g}s control period; "
-                                     f"requests {trace}; plans:\n"
-                                     + "\n".join(f"{p.at - t_cut:+.1f}s {p.summary()}"
-                                                  for p in autoscaler.controller.recent))
+        assert moved <= period + 4, (
+            f"routing took {moved:.1f}s, more than one {period:g}s control period; "
+            f"requests {trace}; plans:\n"
+            + "\n".join(f"{p.at - t_cut:+.1f}s {p.summary()}" for p in autoscaler.controller.recent)
+        )
         plan = autoscaler.controller.last_plan
         assert plan.reason.startswith("gpu_scarcity") and plan.targets[LARGE].replicas == 0, plan.summary()
         _wait("the large model's replicas at their minimum (0)", lambda: _running(LARGE) == 0, 90)
@@ -127,8 +138,11 @@ def test_budget_cut_moves_auto_to_small_and_stops_large_then_both_return(stack, 
         t_raise = time.time()
         _wait("the large model running again", lambda: _running(LARGE) == 1, 240, every_s=2)
         print(f"[scarcity] large model running {time.time() - t_raise:.1f}s after the budget came back")
-        _wait("auto traffic back on the large model",
-              lambda: _auto(http).headers["x-petit-model"] == LARGE, 3 * period + 5)
+        _wait(
+            "auto traffic back on the large model",
+            lambda: _auto(http).headers["x-petit-model"] == LARGE,
+            3 * period + 5,
+        )
         print(f"[scarcity] auto traffic back on the large model {time.time() - t_raise:.1f}s after it")
     assert traffic.statuses and set(traffic.statuses) == {200}, traffic.statuses
     assert SMALL in traffic.models and _running(SMALL) == 1

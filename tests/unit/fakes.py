@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from serving.engines.fake import FakeEngine
-from serving.gateway import Overloaded
-from serving.model_server import ModelServer
+from serving.gateway.upstream import Overloaded
+from serving.replica.engines.fake import FakeEngine
+from serving.replica.server import ModelServer
 
 
 class FakeUpstream:

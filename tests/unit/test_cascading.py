@@ -7,13 +7,14 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.config import TelemetryConfig
-from serving.engines.fake import FakeEngine
-from serving.gateway import Gateway, build_fastapi
-from serving.router.policies import CascadePolicy
+from serving.fleet.schema import TelemetryConfig
+from serving.gateway.gateway import Gateway
+from serving.gateway.routes import build_fastapi
+from serving.gateway.telemetry import RequestTelemetry
+from serving.replica.engines.fake import FakeEngine
+from serving.router.build import Router
+from serving.router.policies import CascadePolicy, CheapestFitPolicy
 from serving.router.state import RoutingStateHolder
-from serving.routing import CheapestFitPolicy
-from serving.telemetry import RequestTelemetry
 from tests.unit.fakes import FakeModelClient
 
 MSG = [{"role": "user", "content": "what is two plus two"}]
@@ -25,8 +26,9 @@ def _setup(fleet, small_logprob: float, delay: float = 0.0):
     client = FakeModelClient({"small": small, "large": large})
     state = RoutingStateHolder()
     cascade = CascadePolicy(state=state)
-    gw = Gateway(fleet, client, cascade, RequestTelemetry(TelemetryConfig()), policies={"cascade": cascade,
-                 "cheapest_fit": CheapestFitPolicy()}, routing_state=state)
+    gw = Gateway(
+        fleet, client, Router.of(cascade, CheapestFitPolicy(state), state=state), RequestTelemetry(TelemetryConfig())
+    )
     return gw, client, small, state
 
 
@@ -98,11 +100,15 @@ def test_stream_escalates_and_cancels_the_small_stream(fleet):
 def test_unknown_policy_header_is_400(fleet):
     gw, _, _, _ = _setup(fleet, small_logprob=-0.05)
     with TestClient(build_fastapi(gw)) as http:
-        r = http.post("/v1/chat/completions", headers={"x-petit-policy": "oracle"},
-                      json={"model": "auto", "messages": MSG})
+        r = http.post(
+            "/v1/chat/completions", headers={"x-petit-policy": "oracle"}, json={"model": "auto", "messages": MSG}
+        )
         assert r.status_code == 400 and r.json()["error"]["param"] == "x-petit-policy"
-        ok = http.post("/v1/chat/completions", headers={"x-petit-policy": "cheapest_fit"},
-                       json={"model": "auto", "messages": MSG, "max_tokens": 2})
+        ok = http.post(
+            "/v1/chat/completions",
+            headers={"x-petit-policy": "cheapest_fit"},
+            json={"model": "auto", "messages": MSG, "max_tokens": 2},
+        )
         assert ok.status_code == 200 and ok.headers["x-petit-route-reason"] == "cheapest_fit"
         assert "x-petit-cascade" not in ok.headers
 

@@ -34,7 +34,7 @@ def test_passthrough_dispatch(monkeypatch):
 
     monkeypatch.setattr(importlib, "import_module", lambda name: seen.setdefault("module", name) and Fake)
     assert cli.main(["router", "eval", "--policy", "x"]) == 7
-    assert seen == {"module": "serving.router.eval", "argv": ["--policy", "x"]}
+    assert seen == {"module": "serving.router.training.eval", "argv": ["--policy", "x"]}
     seen.clear()
     assert cli.main(["simulate", "--scenario", "s.yaml"]) == 7
     assert seen == {"module": "autoscaler.cli", "argv": ["simulate", "--scenario", "s.yaml"]}
@@ -57,7 +57,7 @@ def test_admin_port_in_use_is_a_clear_startup_error(monkeypatch):
     import pytest
 
     from autoscaler import service
-    from serving.config import load_fleet
+    from serving.fleet.schema import load_fleet
     from serving.runner import LocalStack, StartupError
 
     fleet = load_fleet(__import__("pathlib").Path(__file__).resolve().parents[2] / "deploy" / "fleet.local.yaml")

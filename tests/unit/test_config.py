@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from serving.config import FleetConfigError, Tier, load_fleet, parse_fleet
+from serving.fleet.schema import FleetConfigError, Tier, load_fleet, parse_fleet
 from tests.unit.conftest import ROOT, fleet_dict
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from serving.cost import estimate_cost_usd, format_cost
+from serving.fleet.cost import estimate_cost_usd, format_cost
 
 
 def test_full_replica_hour_costs_the_price():

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from serving.engines.fake import FakeEngine
-from serving.engines.vllm_engine import engine_cli_args, engine_env
-from serving.model_server import ModelServer
+from serving.replica.engines.fake import FakeEngine
+from serving.replica.engines.vllm_engine import engine_cli_args, engine_env
+from serving.replica.server import ModelServer
 from tests.unit.conftest import ROOT
 
 
 def test_cli_args_and_env_from_config():
-    from serving.config import load_fleet
+    from serving.fleet.schema import load_fleet
 
     m = load_fleet(ROOT / "deploy" / "fleet.local.yaml").model("smollm2-135m")
     args = engine_cli_args(m, "/models/smol")
@@ -20,7 +20,7 @@ def test_cli_args_and_env_from_config():
 
 
 def test_gpu_model_args():
-    from serving.config import load_fleet
+    from serving.fleet.schema import load_fleet
 
     m = load_fleet(ROOT / "deploy" / "fleet.gpu.example.yaml").model("llama-3.3-70b")
     args = engine_cli_args(m, m.source.hf)
@@ -34,11 +34,23 @@ async def test_model_server_protocol():
     await server.start()
     items = [i async for i in server.serve("chat", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})]
     assert items[0]["type"] == "response" and len(items) == 1
-    items = [i async for i in server.serve("chat", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2,
-                                                    "stream": True})]
+    items = [
+        i
+        async for i in server.serve(
+            "chat", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, "stream": True}
+        )
+    ]
     assert items[0] == {"type": "stream"} and items[-1] == "data: [DONE]\n\n"
     items = [i async for i in server.serve("chat", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 50})]
-    assert items == [{"type": "error", "status": 400, "message": items[0]["message"], "param": "messages",
-                      "code": None, "error_type": "invalid_request_error"}]
+    assert items == [
+        {
+            "type": "error",
+            "status": 400,
+            "message": items[0]["message"],
+            "param": "messages",
+            "code": None,
+            "error_type": "invalid_request_error",
+        }
+    ]
     assert await server.count_prompt_tokens("completion", {"prompt": "a b c"}) == {"tokens": 3}
     assert server.inflight() == 0

@@ -6,11 +6,13 @@ import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from serving.config import TelemetryConfig
-from serving.engines.fake import FakeEngine
-from serving.gateway import Gateway, build_fastapi
-from serving.routing import CheapestFitPolicy
-from serving.telemetry import RequestTelemetry
+from serving.fleet.schema import TelemetryConfig
+from serving.gateway.gateway import Gateway
+from serving.gateway.routes import build_fastapi
+from serving.gateway.telemetry import RequestTelemetry
+from serving.replica.engines.fake import FakeEngine
+from serving.router.build import Router
+from serving.router.policies import CheapestFitPolicy
 from tests.unit.fakes import FakeModelClient
 
 MSG = [{"role": "user", "content": "hello there"}]
@@ -21,14 +23,15 @@ def setup(fleet):
     client = FakeModelClient({"small": FakeEngine("small", 64), "large": FakeEngine("large", 256)})
     spans = InMemorySpanExporter()
     telemetry = RequestTelemetry(TelemetryConfig(), exporter=spans)
-    gw = Gateway(fleet, client, CheapestFitPolicy(), telemetry)
+    gw = Gateway(fleet, client, Router.of(CheapestFitPolicy()), telemetry)
     with TestClient(build_fastapi(gw)) as http:
         yield http, client, spans
 
 
 def post(http, body, path="/v1/chat/completions", raw=None):
-    return http.post(path, content=raw if raw is not None else json.dumps(body),
-                     headers={"content-type": "application/json"})
+    return http.post(
+        path, content=raw if raw is not None else json.dumps(body), headers={"content-type": "application/json"}
+    )
 
 
 def test_auto_short_prompt_goes_small_with_headers(setup):
@@ -78,8 +81,10 @@ def _events(text: str) -> list[str]:
 
 def test_stream_with_usage_chunk(setup):
     http, client, _ = setup
-    r = post(http, {"model": "small", "messages": MSG, "max_tokens": 3, "stream": True,
-                    "stream_options": {"include_usage": True}})
+    r = post(
+        http,
+        {"model": "small", "messages": MSG, "max_tokens": 3, "stream": True, "stream_options": {"include_usage": True}},
+    )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     assert r.headers["x-petit-cost-basis"] == "estimate"
     events = _events(r.text)
@@ -183,10 +188,10 @@ async def test_client_disconnect_cancels_upstream(fleet):
     engine = FakeEngine("small", 64, token_delay_s=0.01, default_tokens=50)
     client = FakeModelClient({"small": engine, "large": FakeEngine("large", 256)})
     spans = InMemorySpanExporter()
-    gw = Gateway(fleet, client, CheapestFitPolicy(), RequestTelemetry(TelemetryConfig(), exporter=spans))
+    gw = Gateway(fleet, client, Router.of(CheapestFitPolicy()), RequestTelemetry(TelemetryConfig(), exporter=spans))
     up = client.open("small", "chat", {"messages": MSG, "stream": True})
     assert (await up.__anext__())["type"] == "stream"
-    from serving.telemetry import RequestRecord
+    from serving.gateway.telemetry import RequestRecord
 
     rec = RequestRecord(kind="chat", requested_model="small", start_ns=0, stream=True, model="small")
     relay = gw._relay(up, rec, 0.0, want_usage=False)
@@ -205,8 +210,12 @@ async def test_client_disconnect_cancels_upstream(fleet):
 def test_prompts_recorded_only_when_enabled(fleet):
     client = FakeModelClient({"small": FakeEngine("small", 64), "large": FakeEngine("large", 256)})
     spans = InMemorySpanExporter()
-    gw = Gateway(fleet, client, CheapestFitPolicy(),
-                 RequestTelemetry(TelemetryConfig(record_prompts=True), exporter=spans))
+    gw = Gateway(
+        fleet,
+        client,
+        Router.of(CheapestFitPolicy()),
+        RequestTelemetry(TelemetryConfig(record_prompts=True), exporter=spans),
+    )
     with TestClient(build_fastapi(gw)) as http:
         post(http, {"model": "small", "messages": MSG, "max_tokens": 2})
     assert "hello there" in spans.get_finished_spans()[-1].attributes["petit.prompt"]
@@ -226,7 +235,7 @@ def test_api_keys_when_configured(fleet):
     keys = api_keys_from_env({"PETIT_API_KEYS": " k1, k2 ,"})
     assert keys == frozenset({"k1", "k2"}) and api_keys_from_env({}) is None
     client = FakeModelClient({"small": FakeEngine("small", 64), "large": FakeEngine("large", 256)})
-    gw = Gateway(fleet, client, CheapestFitPolicy(), RequestTelemetry(TelemetryConfig()), api_keys=keys)
+    gw = Gateway(fleet, client, Router.of(CheapestFitPolicy()), RequestTelemetry(TelemetryConfig()), api_keys=keys)
     with TestClient(build_fastapi(gw)) as http:
         body = {"model": "small", "messages": MSG, "max_tokens": 2}
         r = http.post("/v1/chat/completions", json=body)
@@ -258,7 +267,7 @@ class _FakePredictor:
         self.texts = []
 
     async def apredict(self, text):
-        from serving.routing import DifficultyPrediction
+        from serving.router.types import DifficultyPrediction
 
         self.texts.append(text)
         return DifficultyPrediction(score=0.9, p_weak_ok=0.2, p_strong_ok=0.8)
@@ -266,15 +275,18 @@ class _FakePredictor:
 
 def _gw(fleet, policy, predictor=None):
     client = FakeModelClient({"small": FakeEngine("small", 64), "large": FakeEngine("large", 256)})
-    return Gateway(fleet, client, policy, RequestTelemetry(TelemetryConfig()), predictor=predictor), client
+    return Gateway(fleet, client, Router.of(policy, predictor=predictor), RequestTelemetry(TelemetryConfig())), client
 
 
 def test_auto_passes_prediction_and_constraints_to_the_policy(fleet):
     policy, predictor = _RecordingPolicy(), _FakePredictor()
     gw, client = _gw(fleet, policy, predictor)
     with TestClient(build_fastapi(gw)) as http:
-        r = http.post("/v1/chat/completions", headers={"x-petit-min-tier": "large"},
-                      json={"model": "auto", "messages": MSG, "max_tokens": 2, "petit": {"allow_downgrade": False}})
+        r = http.post(
+            "/v1/chat/completions",
+            headers={"x-petit-min-tier": "large"},
+            json={"model": "auto", "messages": MSG, "max_tokens": 2, "petit": {"allow_downgrade": False}},
+        )
     assert r.status_code == 200
     (req,) = policy.seen
     assert req.prediction.score == 0.9 and predictor.texts == ["hello there"]
@@ -283,17 +295,19 @@ def test_auto_passes_prediction_and_constraints_to_the_policy(fleet):
     assert "petit" not in client.opened[-1][2]  # Petit's own field is not sent to the engine
 
 
-@pytest.mark.parametrize("headers, body_extra, param", [
-    ({"x-petit-min-tier": "huge"}, {}, "x-petit-min-tier"),
-    ({}, {"petit": {"max_cost_usd": -1}}, "petit.max_cost_usd"),
-    ({}, {"petit": {"colour": "red"}}, "petit.colour"),
-    ({}, {"petit": "cheap"}, "petit"),
-])
+@pytest.mark.parametrize(
+    "headers, body_extra, param",
+    [
+        ({"x-petit-min-tier": "huge"}, {}, "x-petit-min-tier"),
+        ({}, {"petit": {"max_cost_usd": -1}}, "petit.max_cost_usd"),
+        ({}, {"petit": {"colour": "red"}}, "petit.colour"),
+        ({}, {"petit": "cheap"}, "petit"),
+    ],
+)
 def test_bad_constraints_are_400_with_param(fleet, headers, body_extra, param):
     gw, _ = _gw(fleet, _RecordingPolicy())
     with TestClient(build_fastapi(gw)) as http:
-        r = http.post("/v1/chat/completions", headers=headers,
-                      json={"model": "auto", "messages": MSG, **body_extra})
+        r = http.post("/v1/chat/completions", headers=headers, json={"model": "auto", "messages": MSG, **body_extra})
     assert r.status_code == 400
     assert r.json()["error"]["param"] == param and r.json()["error"]["code"] == "invalid_constraint"
 
@@ -308,7 +322,7 @@ def test_health_reports_degraded_routing(fleet):
 
 def test_snapshot_is_rebuilt_only_when_readiness_changes(fleet):
     client = FakeModelClient({"small": FakeEngine("small", 64), "large": FakeEngine("large", 256)})
-    gw = Gateway(fleet, client, CheapestFitPolicy(), RequestTelemetry(TelemetryConfig()))
+    gw = Gateway(fleet, client, Router.of(CheapestFitPolicy()), RequestTelemetry(TelemetryConfig()))
     first = gw.snapshot()
     assert gw.snapshot() is first
     client.ready["large"] = 0
@@ -320,7 +334,8 @@ def test_health_tolerates_a_stopped_model_whose_minimum_is_zero(fleet):
     gw, client = _gw(fleet, CheapestFitPolicy())
     data = fleet.model_dump(mode="json")
     data["models"][1]["replicas"] = {"min": 0, "max": 1, "initial": 1}
-    from serving.config import parse_fleet
+    from serving.fleet.schema import parse_fleet
+
     gw.fleet = parse_fleet(data, "t")
     client.ready = {"small": 1, "large": 0}
     with TestClient(build_fastapi(gw)) as http:
@@ -359,7 +374,7 @@ def test_auto_counts_tokens_only_on_tiers_the_routing_state_allows(fleet):
 
     client.count_prompt_tokens = recording
     holder = RoutingStateHolder(RoutingState(allowed_tiers=frozenset({"small"})))
-    gw = Gateway(fleet, client, CheapestFitPolicy(), RequestTelemetry(TelemetryConfig()), routing_state=holder)
+    gw = Gateway(fleet, client, Router.of(CheapestFitPolicy(holder), state=holder), RequestTelemetry(TelemetryConfig()))
     with TestClient(build_fastapi(gw)) as http:
         assert post(http, {"model": "auto", "messages": MSG, "max_tokens": 2}).status_code == 200
         assert asked == ["small"]  # the closed tier (maybe stopping) is not asked

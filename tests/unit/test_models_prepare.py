@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from serving import catalog
-from serving.catalog import PackagedModel, WheelPart
-from serving.config import parse_fleet
-from serving.models import MARKER, PrepareError, is_prepared, packaged_names, prepare, resolve_model_path
+from serving.fleet import catalog
+from serving.fleet.catalog import PackagedModel, WheelPart
+from serving.fleet.schema import parse_fleet
+from serving.fleet.weights import MARKER, PrepareError, is_prepared, packaged_names, prepare, resolve_model_path
 from tests.unit.conftest import fleet_dict
 
 CHUNKS = [b"GGUF-part-one-" * 1000, b"part-two-" * 500]
@@ -42,6 +42,7 @@ def fake_convert(calls):
         calls.append(gguf.read_bytes())
         out_dir.mkdir()
         (out_dir / "config.json").write_text("{}")
+
     return convert
 
 

@@ -1,7 +1,7 @@
 import pytest
 
-from serving.errors import error_body
-from serving.protocol import ChatRequest, CompletionRequest, WireError, parse_body, validate
+from serving.gateway.errors import error_body
+from serving.gateway.protocol import ChatRequest, CompletionRequest, WireError, parse_body, validate
 
 MSG = [{"role": "user", "content": "hi"}]
 
@@ -51,8 +51,17 @@ def test_schema_violations_name_the_param(kind, body, param):
 
 
 def test_output_budget_and_usage_flag():
-    r = validate("chat", {"model": "m", "messages": MSG, "max_tokens": 5, "max_completion_tokens": 7,
-                          "stream": True, "stream_options": {"include_usage": True}})
+    r = validate(
+        "chat",
+        {
+            "model": "m",
+            "messages": MSG,
+            "max_tokens": 5,
+            "max_completion_tokens": 7,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+    )
     assert r.output_budget == 7 and r.wants_usage_chunk
     c = validate("completion", {"model": "m", "prompt": [1, 2, 3]})
     assert isinstance(c, CompletionRequest) and c.output_budget is None and not c.wants_usage_chunk

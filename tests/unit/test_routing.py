@@ -2,15 +2,20 @@ from __future__ import annotations
 
 import pytest
 
-from serving.routing import (CheapestFitPolicy, FleetSnapshot, ModelSnapshot, RouteRequest, RoutingError,
-                             build_policy, route)
+from serving.fleet.schema import RoutingConfig
+from serving.router.build import build_router
+from serving.router.policies import CheapestFitPolicy, route
+from serving.router.state import RoutingState, RoutingStateHolder
+from serving.router.types import FleetSnapshot, ModelSnapshot, RouteRequest, RoutingError
 
 
 def snap(ready_small=1, ready_large=1, small_len=64, large_len=256, small_price=0.05, large_price=0.20):
-    return FleetSnapshot((
-        ModelSnapshot("small", "small", 0, small_len, small_price, 250, 0.1, ready_small),
-        ModelSnapshot("large", "large", 2, large_len, large_price, 80, 0.1, ready_large),
-    ))
+    return FleetSnapshot(
+        (
+            ModelSnapshot("small", "small", 0, small_len, small_price, 250, 0.1, ready_small),
+            ModelSnapshot("large", "large", 2, large_len, large_price, 80, 0.1, ready_large),
+        )
+    )
 
 
 POLICY = CheapestFitPolicy()
@@ -19,13 +24,36 @@ POLICY = CheapestFitPolicy()
 @pytest.mark.parametrize(
     "case, request_, fleet, expected_model, reason_part",
     [
-        ("short prompt goes small", RouteRequest("auto", 16, {"small": 10, "large": 12}), snap(), "small", "cheapest_fit"),
-        ("only large fits", RouteRequest("auto", 16, {"small": 60, "large": 60}), snap(), "large", "skipped=small:context"),
+        (
+            "short prompt goes small",
+            RouteRequest("auto", 16, {"small": 10, "large": 12}),
+            snap(),
+            "small",
+            "cheapest_fit",
+        ),
+        (
+            "only large fits",
+            RouteRequest("auto", 16, {"small": 60, "large": 60}),
+            snap(),
+            "large",
+            "skipped=small:context",
+        ),
         ("small down", RouteRequest("auto", 16, {"large": 10}), snap(ready_small=0), "large", "cheapest_fit"),
-        ("price decides, not tier", RouteRequest("auto", 16, {"small": 10, "large": 10}),
-         snap(small_price=5.0, large_price=0.01), "large", "cheapest_fit"),
+        (
+            "price decides, not tier",
+            RouteRequest("auto", 16, {"small": 10, "large": 10}),
+            snap(small_price=5.0, large_price=0.01),
+            "large",
+            "cheapest_fit",
+        ),
         ("explicit large stays large", RouteRequest("large", 16), snap(), "large", "explicit"),
-        ("explicit small even if large is cheaper", RouteRequest("small", 16), snap(small_price=9), "small", "explicit"),
+        (
+            "explicit small even if large is cheaper",
+            RouteRequest("small", 16),
+            snap(small_price=9),
+            "small",
+            "explicit",
+        ),
     ],
 )
 def test_route(case, request_, fleet, expected_model, reason_part):
@@ -67,10 +95,25 @@ def test_unknown_model_lists_served_ids():
         route(RouteRequest("gpt-5", 1), snap(), POLICY)
 
 
-def test_build_policy():
-    assert build_policy("cheapest_fit").name == "cheapest_fit"
-    with pytest.raises(KeyError, match="known: cheapest_fit"):
-        build_policy("oracle")
+def test_build_router_cheapest_fit_only_needs_no_artefact():
+    def no_artefact():
+        raise AssertionError("cheapest_fit must not load the router artefact")
+
+    r = build_router(RoutingConfig(), load=no_artefact)
+    assert set(r.policies) == {"cheapest_fit"} and r.default.name == "cheapest_fit" and r.predictor is None
+
+
+def test_cheapest_fit_follows_the_routing_state_tiers():
+    holder = RoutingStateHolder()
+    p = CheapestFitPolicy(holder)
+    request = RouteRequest("auto", 16, {"small": 10, "large": 10})
+    assert route(request, snap(), p).model == "small"
+    holder.set(RoutingState(allowed_tiers=frozenset({"large"})))  # e.g. the small tier is being drained
+    assert route(request, snap(), p).model == "large"
+    holder.set(RoutingState(allowed_tiers=frozenset({"small"})))
+    with pytest.raises(RoutingError) as exc:
+        route(RouteRequest("auto", 16, {"small": 60, "large": 10}), snap(), p)
+    assert exc.value.status == 503 and exc.value.code == "tier_unavailable"
 
 
 def test_snapshot_from_config(fleet):

@@ -18,7 +18,7 @@ applications:
           num_gpus: 0
       {{- range .Values.fleet.models }}
       {{- /* No num_replicas: each model deployment's replica count belongs to Serve's
-             autoscaling-policy hook (serving/serve_autoscaling.py), which starts at
+             autoscaling-policy hook (serving/control/serve_policy.py), which starts at
              replicas.initial and follows Petit's autoscaler. */}}
       - name: model-{{ .id }}
         ray_actor_options:

@@ -5,7 +5,7 @@ import pytest
 from kubernetes import client
 
 from autoscaler.budget import FixedBudget
-from autoscaler.kubernetes_adapters import KubernetesGpuSupply, KubeRayWorkerGroups, StaleSupply, worker_groups_for
+from autoscaler.kubernetes_adapters import KubeRayWorkerGroups, KubernetesGpuSupply, StaleSupply, worker_groups_for
 from autoscaler.signals_ray import RayGpuSupply
 
 NODES = "v1/nodes"
@@ -21,16 +21,24 @@ def api(kmock):
 
 def node(kmock, name, gpus, labels=None):
     kmock.objects[kmock.resource(NODES), None, name] = {
-        "apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels or {"gpu": "h100"}},
-        "status": {"allocatable": {"nvidia.com/gpu": str(gpus)}}}
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels or {"gpu": "h100"}},
+        "status": {"allocatable": {"nvidia.com/gpu": str(gpus)}},
+    }
 
 
 def pod(kmock, name, gpus, node_name=None, labels=None):
     kmock.objects[kmock.resource("v1/pods"), "ns", name] = {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "ns", "labels": labels or {}},
-        "spec": {"nodeName": node_name, "containers": [
-            {"name": "c", "resources": {"requests": {"nvidia.com/gpu": str(gpus)}}}]},
-        "status": {"phase": "Running" if node_name else "Pending"}}
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "ns", "labels": labels or {}},
+        "spec": {
+            "nodeName": node_name,
+            "containers": [{"name": "c", "resources": {"requests": {"nvidia.com/gpu": str(gpus)}}}],
+        },
+        "status": {"phase": "Running" if node_name else "Pending"},
+    }
 
 
 @SESSION_LOOP
@@ -45,12 +53,12 @@ async def test_kubernetes_supply(kmock):
     src = KubernetesGpuSupply(api(kmock), {"gpu": "h100"}, {"app": "petit"})
     s = await asyncio.to_thread(src.read)
     assert (s.total, s.free, s.pending) == (14, 10, 4) and not src.stale
-    del kmock.objects[kmock.resource(NODES), None, "b"]       # a node disappears
+    del kmock.objects[kmock.resource(NODES), None, "b"]  # a node disappears
     s = await asyncio.to_thread(src.read)
     assert s.total == 6
-    kmock["list v1/nodes"] << 403                             # RBAC broke: keep last good, stale
+    kmock["list v1/nodes"] << 403  # RBAC broke: keep last good, stale
     s = await asyncio.to_thread(src.read)
-    assert s.total == 6 and src.stale and "403" in src.stale_reason
+    assert s.total == 6 and src.stale and "403" in s.stale_reason and s.stale_reason == src.stale_reason
 
 
 @SESSION_LOOP
@@ -64,12 +72,20 @@ async def test_kubernetes_supply_404_without_history(kmock):
 
 @SESSION_LOOP
 async def test_kuberay_worker_groups_patch(kmock):
-    rs = ("ray.io/v1/rayservices")
+    rs = "ray.io/v1/rayservices"
     kmock.objects[kmock.resource(rs), "ns", "petit"] = {
-        "apiVersion": "ray.io/v1", "kind": "RayService", "metadata": {"name": "petit", "namespace": "ns"},
-        "spec": {"rayClusterConfig": {"workerGroupSpecs": [
-            {"groupName": "gpu-1", "replicas": 1, "minReplicas": 1, "maxReplicas": 2},
-            {"groupName": "gpu-4", "replicas": 1, "minReplicas": 0, "maxReplicas": 4}]}}}
+        "apiVersion": "ray.io/v1",
+        "kind": "RayService",
+        "metadata": {"name": "petit", "namespace": "ns"},
+        "spec": {
+            "rayClusterConfig": {
+                "workerGroupSpecs": [
+                    {"groupName": "gpu-1", "replicas": 1, "minReplicas": 1, "maxReplicas": 2},
+                    {"groupName": "gpu-4", "replicas": 1, "minReplicas": 0, "maxReplicas": 4},
+                ]
+            }
+        },
+    }
     act = KubeRayWorkerGroups(api(kmock), "ns", "petit")
     await asyncio.to_thread(act.set_worker_replicas, {"gpu-1": 5})
     obj = kmock.objects[kmock.resource(rs), "ns", "petit"]
@@ -81,8 +97,10 @@ async def test_kuberay_worker_groups_patch(kmock):
 
 
 def test_worker_groups_for():
-    assert worker_groups_for({"s": 3, "l": 2}, {"s": 1, "l": 4}, {"s": "g1", "l": "g4"}, {"g1": 1, "g4": 4}) == \
-        {"g1": 3, "g4": 2}
+    assert worker_groups_for({"s": 3, "l": 2}, {"s": 1, "l": 4}, {"s": "g1", "l": "g4"}, {"g1": 1, "g4": 4}) == {
+        "g1": 3,
+        "g4": 2,
+    }
 
 
 def test_ray_supply():
@@ -104,9 +122,10 @@ def test_fixed_budget():
 async def test_admin_endpoint():
     from aiohttp.test_utils import TestClient, TestServer
 
-    from autoscaler.admin import build_app
+    from autoscaler.admin import build_admin_app
+
     b = FixedBudget(8)
-    async with TestClient(TestServer(build_app(b))) as c:
+    async with TestClient(TestServer(build_admin_app(b))) as c:
         r = await c.get("/admin/budget")
         assert (await r.json()) == {"gpus": 8, "unit": "gpus"}
         r = await c.post("/admin/budget", data=json.dumps({"gpus": 4}))

@@ -1,6 +1,6 @@
 import pytest
 
-from serving.config import FleetConfigError, parse_fleet
+from serving.fleet.schema import FleetConfigError, parse_fleet
 from tests.unit.autoscaler.conftest import gpu_fleet_dict
 
 
@@ -9,14 +9,17 @@ def test_defaults_and_fields():
     assert f.autoscaler.period_s == 2 and f.autoscaler.gpu_source.gpus == 8
 
 
-@pytest.mark.parametrize("auto, msg", [
-    ({"gpu_source": {"kind": "fixed", "gpus": 8, "gpus_per_node": [2]}}, "largest node has 2"),
-    ({"scaling": {"scale_up_cooldown_s": 100, "scale_down_cooldown_s": 10}}, "scale-down is slower"),
-    ({"quality": {"nope": 1}}, "neither a model id nor a tier"),
-    ({"router_quality_curve": [[0, 0], [0.5, 0.2]]}, "end at (1, 1)"),
-    ({"gpu_source": {"kind": "ray", "gpus": 3}}, "only for kind=fixed"),
-    ({"period": 3}, "unknown key"),
-])
+@pytest.mark.parametrize(
+    "auto, msg",
+    [
+        ({"gpu_source": {"kind": "fixed", "gpus": 8, "gpus_per_node": [2]}}, "largest node has 2"),
+        ({"scaling": {"scale_up_cooldown_s": 100, "scale_down_cooldown_s": 10}}, "scale-down is slower"),
+        ({"quality": {"nope": 1}}, "neither a model id nor a tier"),
+        ({"router_quality_curve": [[0, 0], [0.5, 0.2]]}, "end at (1, 1)"),
+        ({"gpu_source": {"kind": "ray", "gpus": 3}}, "only for kind=fixed"),
+        ({"period": 3}, "unknown key"),
+    ],
+)
 def test_contradictions_rejected(auto, msg):
     with pytest.raises(FleetConfigError, match=__import__("re").escape(msg)):
         parse_fleet(gpu_fleet_dict(**auto), "f.yaml")

@@ -19,8 +19,10 @@ class Supply:
 
 class Signals:
     def read(self):
-        return {"s": ModelSignals(arrival_rps=1, output_tokens_per_s=500, ready_replicas=1),
-                "l": ModelSignals(ready_replicas=2)}
+        return {
+            "s": ModelSignals(arrival_rps=1, output_tokens_per_s=500, ready_replicas=1),
+            "l": ModelSignals(ready_replicas=2),
+        }
 
 
 class Rec:
@@ -50,8 +52,27 @@ def test_applies_and_exports(gfleet):
     assert plan.applied and rep.calls and rt.calls
     assert reg.get_sample_value("petit_autoscaler_gpu_supply") == 16
     assert reg.get_sample_value("petit_route_share", {"tier": "small"}) is not None
-    assert sum(s.value for m in reg.collect() if m.name == "petit_autoscaler_decisions" for s in m.samples
-               if s.name.endswith("_total")) == 2
+    assert (
+        sum(
+            s.value
+            for m in reg.collect()
+            if m.name == "petit_autoscaler_decisions"
+            for s in m.samples
+            if s.name.endswith("_total")
+        )
+        == 2
+    )
+
+
+def test_a_stale_supply_view_holds_the_fleet(gfleet):
+    class StaleSupply:
+        def read(self):
+            return GpuSupply(8, source="kubernetes", stale_reason="kubernetes API error: 403")
+
+    rep = Rec()
+    ctl, _ = make(gfleet, StaleSupply(), Signals(), rep, Rec())
+    plan = ctl.step(0.0)
+    assert not plan.applied and "403" in plan.reason and not rep.calls
 
 
 def test_survives_failing_adapters(gfleet):
@@ -72,7 +93,7 @@ def test_service_runs_the_loop_in_a_thread_and_serves_the_budget_in_its_unit():
 
     from autoscaler.budget import FixedBudget
     from autoscaler.service import AutoscalerService
-    from serving.config import load_fleet
+    from serving.fleet.schema import load_fleet
 
     fleet = load_fleet(Path(__file__).resolve().parents[3] / "deploy" / "fleet.local.yaml")
     budget = FixedBudget(None)
@@ -113,14 +134,14 @@ def test_autoscaler_run_waits_for_ray_then_gives_up_with_a_message(monkeypatch, 
 
     now = [0.0]
     monkeypatch.setattr(ray, "init", flaky_init)
-    assert cli.connect_ray("ray://head:10001", 60, sleep=lambda s: now.__setitem__(0, now[0] + s),
-                           clock=lambda: now[0])
+    assert cli.connect_ray("ray://head:10001", 60, sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
     assert calls == ["ray://head:10001"] * 3 and now[0] == 6.0  # waited 2 s, then 4 s
 
     monkeypatch.setattr(ray, "init", lambda **kw: (_ for _ in ()).throw(ConnectionError("no route")))
     now[0] = 0.0
-    assert not cli.connect_ray("ray://head:10001", 10, sleep=lambda s: now.__setitem__(0, now[0] + s),
-                               clock=lambda: now[0])
+    assert not cli.connect_ray(
+        "ray://head:10001", 10, sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0]
+    )
     assert "cannot reach Ray at ray://head:10001" in capsys.readouterr().err
 
 

@@ -16,9 +16,9 @@ def test_replicas_for():
 
 
 def test_hysteresis_band():
-    assert h.with_hysteresis(2, 300, 100, 0.75, 0.1) == 4       # up at once
-    assert h.with_hysteresis(4, 140, 100, 0.75, 0.1) == 3       # fits at 0.65 only with 3
-    assert h.with_hysteresis(3, 150, 100, 0.75, 0.1) == 3       # 2 would do at 0.75, not at 0.65: hold
+    assert h.with_hysteresis(2, 300, 100, 0.75, 0.1) == 4  # up at once
+    assert h.with_hysteresis(4, 140, 100, 0.75, 0.1) == 3  # fits at 0.65 only with 3
+    assert h.with_hysteresis(3, 150, 100, 0.75, 0.1) == 3  # 2 would do at 0.75, not at 0.65: hold
 
 
 def test_cooldown_and_stabilization():

@@ -1,13 +1,17 @@
 from autoscaler.policy import decide, initial_state
-from autoscaler.snapshot import FleetSnapshot, GpuSupply, ModelSignals
-from serving.config import parse_fleet
+from autoscaler.snapshot import GpuSupply, ModelSignals, ScalingSnapshot
+from serving.fleet.schema import parse_fleet
 from tests.unit.autoscaler.conftest import gpu_fleet_dict
 
 
 def snap(gpus, t, rs=1, rl=2, out=1200.0, inp=6000.0, stale=False):
     half = dict(arrival_rps=3, input_tokens_per_s=inp / 2, output_tokens_per_s=out / 2)
-    return FleetSnapshot({"s": ModelSignals(ready_replicas=rs, **half), "l": ModelSignals(ready_replicas=rl, **half)},
-                         GpuSupply(gpus), t, stale=stale)
+    return ScalingSnapshot(
+        {"s": ModelSignals(ready_replicas=rs, **half), "l": ModelSignals(ready_replicas=rl, **half)},
+        GpuSupply(gpus),
+        t,
+        stale=stale,
+    )
 
 
 def run(fleet, seq):
@@ -46,7 +50,7 @@ def test_stale_never_scales(gfleet):
     p, st2 = decide(snap(1, 0, stale=True), gfleet, st, 0)
     assert not p.applied and "stale" in p.reason
     assert {m: t.replicas for m, t in p.targets.items()} == {"s": 1, "l": 2}
-    p, _ = decide(snap(16, 0), gfleet, st, 100)   # too old: 100 s > max_signal_age_s
+    p, _ = decide(snap(16, 0), gfleet, st, 100)  # too old: 100 s > max_signal_age_s
     assert not p.applied
 
 
@@ -80,7 +84,7 @@ def test_cpu_budget_on_the_embedded_fleet_moves_auto_to_small_and_back():
     from pathlib import Path
 
     from autoscaler.routing_bridge import routing_changes
-    from serving.config import load_fleet
+    from serving.fleet.schema import load_fleet
 
     fleet = load_fleet(Path(__file__).resolve().parents[3] / "deploy" / "fleet.local.yaml")
     small, large = fleet.model_ids
@@ -89,9 +93,11 @@ def test_cpu_budget_on_the_embedded_fleet_moves_auto_to_small_and_back():
 
     def step(budget):
         nonlocal state, t, ready
-        sig = {m: ModelSignals(arrival_rps=0.5, input_tokens_per_s=50, output_tokens_per_s=30,
-                               ready_replicas=ready[m]) for m in ready}
-        plan, state = decide(FleetSnapshot(sig, GpuSupply(budget), t), fleet, state, t)
+        sig = {
+            m: ModelSignals(arrival_rps=0.5, input_tokens_per_s=50, output_tokens_per_s=30, ready_replicas=ready[m])
+            for m in ready
+        }
+        plan, state = decide(ScalingSnapshot(sig, GpuSupply(budget), t), fleet, state, t)
         t += 20
         return plan
 

@@ -9,17 +9,32 @@ class Board:
         self.now = 100.0
 
     def serve(self, model, running=1, target=1, requests=0.0, queued=0.0, at=None):
-        self.reports[f"serve:{model}"] = ("serve", {"model": model, "requests": requests, "queued": queued,
-                                                    "running_replicas": running, "current_replicas": running,
-                                                    "target_replicas": target}, self.now if at is None else at)
+        self.reports[f"serve:{model}"] = (
+            "serve",
+            {
+                "model": model,
+                "requests": requests,
+                "queued": queued,
+                "running_replicas": running,
+                "current_replicas": running,
+                "target_replicas": target,
+            },
+            self.now if at is None else at,
+        )
 
     def ingress(self, name, data, at=None):
         self.reports[f"ingress:{name}"] = ("ingress", data, self.now if at is None else at)
 
 
 def _m(requests, movable, pt, ct, ttft=None, itl=None):
-    return {"requests": requests, "movable": movable, "prompt_tokens": pt, "completion_tokens": ct,
-            "ttft_p95_ms": ttft, "itl_p95_ms": itl}
+    return {
+        "requests": requests,
+        "movable": movable,
+        "prompt_tokens": pt,
+        "completion_tokens": ct,
+        "ttft_p95_ms": ttft,
+        "itl_p95_ms": itl,
+    }
 
 
 def make():

@@ -3,56 +3,65 @@ from pathlib import Path
 import pytest
 
 from autoscaler.cli import main
-from autoscaler.simulator.scenario import ScenarioError, load_scenario
-from autoscaler.simulator.traces import TraceError, load_trace
+from autoscaler.simulator.scenario import ScenarioError, load_sim_scenario
+from autoscaler.simulator.traces import TraceError, load_sim_trace
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "autoscaler/examples/azure_conv_gpu_loss.yaml"
 
 
-@pytest.mark.parametrize("text, msg", [
-    ("", "empty file"),
-    ("timestamp,input_tokens\n1,2\n", "no output tokens column"),
-    ("timestamp,input_tokens,output_tokens\n", "no requests"),
-    ("timestamp,input_tokens,output_tokens\n2,1,1\n1,1,1\n", ":3: timestamps are not sorted"),
-    ("timestamp,input_tokens,output_tokens\n-1,1,1\n", ":2: negative timestamp"),
-    ("timestamp,input_tokens,output_tokens\n1,x,1\n", ":2: input tokens 'x'"),
-])
+@pytest.mark.parametrize(
+    "text, msg",
+    [
+        ("", "empty file"),
+        ("timestamp,input_tokens\n1,2\n", "no output tokens column"),
+        ("timestamp,input_tokens,output_tokens\n", "no requests"),
+        ("timestamp,input_tokens,output_tokens\n2,1,1\n1,1,1\n", ":3: timestamps are not sorted"),
+        ("timestamp,input_tokens,output_tokens\n-1,1,1\n", ":2: negative timestamp"),
+        ("timestamp,input_tokens,output_tokens\n1,x,1\n", ":2: input tokens 'x'"),
+    ],
+)
 def test_bad_csv(tmp_path, text, msg):
     p = tmp_path / "t.csv"
     p.write_text(text)
     with pytest.raises(TraceError, match=msg.replace("(", r"\(")) as e:
-        load_trace(p)
+        load_sim_trace(p)
     assert str(p) in str(e.value)
 
 
 def test_jsonl(tmp_path):
     p = tmp_path / "t.jsonl"
-    p.write_text('{"timestamp": 0, "input_length": 5, "output_length": 2}\n'
-                 '{"timestamp": 1500, "input_length": 5, "output_length": 2}\n')
-    tr = load_trace(p)
+    p.write_text(
+        '{"timestamp": 0, "input_length": 5, "output_length": 2}\n'
+        '{"timestamp": 1500, "input_length": 5, "output_length": 2}\n'
+    )
+    tr = load_sim_trace(p)
     assert list(tr.arrival_s) == [0.0, 1.5]
     p.write_text('{"timestamp": 0, "input_length": 5}\n')
     with pytest.raises(TraceError, match=":1: missing 'output_length'"):
-        load_trace(p)
+        load_sim_trace(p)
 
 
 def test_bad_scenario_names_line(tmp_path):
     p = tmp_path / "s.yaml"
     p.write_text("fleet: f.yaml\ntrace: {path: x.csv}\ngpus: {total: 8}\nprofiles: {}\nbogus: 1\n")
     with pytest.raises(ScenarioError, match=r"s.yaml:5: bogus: unknown key"):
-        load_scenario(p)
+        load_sim_scenario(p)
 
 
 def test_simulate_short_window(tmp_path):
-    sc, _ = load_scenario(EXAMPLE)
+    sc, _ = load_sim_scenario(EXAMPLE)
     data = sc.resolved_data_dir() / sc.trace.path
     if not data.is_file():
         pytest.skip(f"trace data not found at {data} (set PETIT_DATA_DIR or place ../shared/data)")
     short = tmp_path / "short.yaml"
-    text = EXAMPLE.read_text().replace("time_scale: 1.0", "time_scale: 1.0\n  duration_s: 300") \
-        .replace("at_min: 20", "at_min: 2").replace("at_min: 40", "at_min: 4") \
+    text = (
+        EXAMPLE.read_text()
+        .replace("time_scale: 1.0", "time_scale: 1.0\n  duration_s: 300")
+        .replace("at_min: 20", "at_min: 2")
+        .replace("at_min: 40", "at_min: 4")
         .replace("fleet: fleet.h100.yaml", f"fleet: {EXAMPLE.parent / 'fleet.h100.yaml'}")
+    )
     short.write_text(text)
     assert main(["simulate", str(short), "--out", str(tmp_path / "out"), "--no-plots"]) == 0
     assert (tmp_path / "out" / "results.json").is_file() and (tmp_path / "out" / "summary.md").is_file()

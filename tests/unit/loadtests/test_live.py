@@ -36,8 +36,23 @@ def fake(request):
     """Start loadtests.fake_server with the test's args; yields its URL."""
     args = getattr(request, "param", [])
     port = _port()
-    proc = subprocess.Popen([sys.executable, "-m", "loadtests.fake_server", "--port", str(port), "--ttft", str(TTFT),
-                             "--itl", str(ITL), *args], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadtests.fake_server",
+            "--port",
+            str(port),
+            "--ttft",
+            str(TTFT),
+            "--itl",
+            str(ITL),
+            *args,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().startswith("READY"), "fake server did not start"
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
@@ -47,8 +62,20 @@ def fake(request):
 def _cli(tmp_path, target, scenario: str, sla: str = "slas: {all: {max_error_rate: 0.5}}\n", timeout=60, **kw):
     (tmp_path / "s.yaml").write_text(scenario)
     (tmp_path / "sla.yaml").write_text(sla)
-    cmd = [sys.executable, "-m", "loadtests.cli", "--target", target, "--scenario", str(tmp_path / "s.yaml"),
-           "--sla", str(tmp_path / "sla.yaml"), "--report", str(tmp_path / "rep"), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "loadtests.cli",
+        "--target",
+        target,
+        "--scenario",
+        str(tmp_path / "s.yaml"),
+        "--sla",
+        str(tmp_path / "sla.yaml"),
+        "--report",
+        str(tmp_path / "rep"),
+        "--quiet",
+    ]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, **kw)
 
 
@@ -58,8 +85,10 @@ def _report(tmp_path) -> dict:
 
 @pytest.mark.parametrize("fake", [["--petit"]], indirect=True)
 def test_timing_matches_known_delays_and_scarcity_is_marked(fake, tmp_path):
-    (tmp_path / "prices.yaml").write_text("models:\n  fake-small: {input_per_1m_usd: 0, output_per_1m_usd: 1, tier: small}\n"
-                                          "  fake-large: {input_per_1m_usd: 0, output_per_1m_usd: 2, tier: large}\n")
+    (tmp_path / "prices.yaml").write_text(
+        "models:\n  fake-small: {input_per_1m_usd: 0, output_per_1m_usd: 1, tier: small}\n"
+        "  fake-large: {input_per_1m_usd: 0, output_per_1m_usd: 2, tier: large}\n"
+    )
     scenario = f"""name: timing
 pricing: {{prices: prices.yaml}}
 duration_s: 3
@@ -132,9 +161,25 @@ def test_bad_scenario_exit_2_names_file_and_line(tmp_path):
 def test_ctrl_c_writes_partial_report(fake, tmp_path):
     (tmp_path / "s.yaml").write_text("duration_s: 60\nshape: {kind: constant, users: 2}\n")
     (tmp_path / "sla.yaml").write_text("slas: {all: {max_error_rate: 0.5}}\n")
-    proc = subprocess.Popen([sys.executable, "-m", "loadtests.cli", "--target", fake, "--scenario",
-                             str(tmp_path / "s.yaml"), "--sla", str(tmp_path / "sla.yaml"), "--report",
-                             str(tmp_path / "rep")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadtests.cli",
+            "--target",
+            fake,
+            "--scenario",
+            str(tmp_path / "s.yaml"),
+            "--sla",
+            str(tmp_path / "sla.yaml"),
+            "--report",
+            str(tmp_path / "rep"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(3.0)
     os.kill(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=30)

@@ -24,8 +24,16 @@ def test_ttft_itl_tpot_from_server_usage_not_chunks():
     t.line(": ping", 10.11)
     t.line(_data(_chunk({"content": "bc"})), 10.12)
     t.line(_data(_chunk({"content": "d"})), 10.15)
-    t.line(_data({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 5},
-                  "petit": {"model": "large", "cost_usd": 0.002}}), 10.30)
+    t.line(
+        _data(
+            {
+                "choices": [],
+                "usage": {"prompt_tokens": 7, "completion_tokens": 5},
+                "petit": {"model": "large", "cost_usd": 0.002},
+            }
+        ),
+        10.30,
+    )
     t.line("data: [DONE]", 10.31)
     s = t.finish(10.32)
     assert s.ok and s.ttft_s == pytest.approx(0.10)
@@ -56,8 +64,16 @@ def test_mid_stream_error_and_empty_stream_fail():
 
 def test_non_streamed_body():
     s = RequestSample(0.0, "m")
-    text = fill_from_body(s, {"model": "small", "choices": [{"message": {"content": "42"}}],
-                              "usage": {"prompt_tokens": 3, "completion_tokens": 2}}, 1.0, 1.5)
+    text = fill_from_body(
+        s,
+        {
+            "model": "small",
+            "choices": [{"message": {"content": "42"}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+        },
+        1.0,
+        1.5,
+    )
     assert text == "42" and s.ok and s.ttft_s == s.e2e_s == 0.5 and s.output_tokens == 2
 
 

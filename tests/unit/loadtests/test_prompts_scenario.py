@@ -39,8 +39,10 @@ def test_missing_tokenizer_falls_back_visibly(tmp_path):
 
 def test_prompt_file_and_grading(tmp_path):
     p = tmp_path / "p.jsonl"
-    p.write_text('{"prompt": "2+3?", "expected": "5", "match": "numeric"}\n\n{"prompt": "Capital?", "expected": "Paris"}\n'
-                 '{"prompt": "free"}\n')
+    p.write_text(
+        '{"prompt": "2+3?", "expected": "5", "match": "numeric"}\n\n{"prompt": "Capital?", "expected": "Paris"}\n'
+        '{"prompt": "free"}\n'
+    )
     prompts = load_prompt_file(p)
     assert [x.match for x in prompts] == ["numeric", "exact", "exact"]
     assert is_correct("The answer is 5.", prompts[0]) and not is_correct("6", prompts[0])
@@ -49,10 +51,17 @@ def test_prompt_file_and_grading(tmp_path):
     assert is_correct("1,000", Prompt("x", "1000", "numeric"))
 
 
-@pytest.mark.parametrize("text, expect", [
-    ("{bad", ":1: not valid JSON"), ('{"prompt": ""}', ":1: each line needs"),
-    ('{"prompt": "a", "answer": 1}', "unknown key"), ('{"prompt": "a", "match": "fuzzy"}', "match must be"),
-    ('{"prompt": "a", "expected": "x", "match": "numeric"}', "is not a number"), ("\n", "has no prompts")])
+@pytest.mark.parametrize(
+    "text, expect",
+    [
+        ("{bad", ":1: not valid JSON"),
+        ('{"prompt": ""}', ":1: each line needs"),
+        ('{"prompt": "a", "answer": 1}', "unknown key"),
+        ('{"prompt": "a", "match": "fuzzy"}', "match must be"),
+        ('{"prompt": "a", "expected": "x", "match": "numeric"}', "is not a number"),
+        ("\n", "has no prompts"),
+    ],
+)
 def test_bad_prompt_files(tmp_path, text, expect):
     p = tmp_path / "p.jsonl"
     p.write_text(text)
@@ -60,7 +69,9 @@ def test_bad_prompt_files(tmp_path, text, expect):
         load_prompt_file(p)
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.yaml") if not p.name.startswith(("sla", "prices"))))
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in EXAMPLES.glob("*.yaml") if not p.name.startswith(("sla", "prices")))
+)
 def test_example_scenarios_validate(name):
     spec = load_scenario(EXAMPLES / name)
     assert spec.build_shape().tick(0) is not None
@@ -76,15 +87,21 @@ def test_example_slas_and_prices_validate():
     assert load_prompt_file(EXAMPLES / "labelled_prompts.jsonl")
 
 
-@pytest.mark.parametrize("text, expect", [
-    ("duration_s: 10\nshape: {kind: constant, users: 2}\nwarmup_s: 10\n", "warmup_s (10.0) must be < duration_s"),
-    ("duration_s: 10\nshape: {kind: trace}\n", "shape kind 'trace' and a `trace:` section go together"),
-    ("duration_s: 10\nshape:\n  kind: constant\n  user: 2\n", ":4: shape.constant.user: unknown key"),
-    ("duration_s: 10\nshape: {kind: zigzag}\n", "shape: Input tag 'zigzag'"),
-    ("duration_s: 10\nshape: {kind: constant, users: 1}\nscarcity:\n  admin_url: http://x\n  events:\n"
-     "    - {at_s: 5, gpus: 1}\n    - {at_s: 2, gpus: 1}\n", "events must be in time order"),
-    ("duration_s: 10\nshape: {kind: constant, users: 1}\nprompts: {}\n", "set exactly one of synthetic, file"),
-])
+@pytest.mark.parametrize(
+    "text, expect",
+    [
+        ("duration_s: 10\nshape: {kind: constant, users: 2}\nwarmup_s: 10\n", "warmup_s (10.0) must be < duration_s"),
+        ("duration_s: 10\nshape: {kind: trace}\n", "shape kind 'trace' and a `trace:` section go together"),
+        ("duration_s: 10\nshape:\n  kind: constant\n  user: 2\n", ":4: shape.constant.user: unknown key"),
+        ("duration_s: 10\nshape: {kind: zigzag}\n", "shape: Input tag 'zigzag'"),
+        (
+            "duration_s: 10\nshape: {kind: constant, users: 1}\nscarcity:\n  admin_url: http://x\n  events:\n"
+            "    - {at_s: 5, gpus: 1}\n    - {at_s: 2, gpus: 1}\n",
+            "events must be in time order",
+        ),
+        ("duration_s: 10\nshape: {kind: constant, users: 1}\nprompts: {}\n", "set exactly one of synthetic, file"),
+    ],
+)
 def test_bad_scenarios(tmp_path, text, expect):
     p = tmp_path / "s.yaml"
     p.write_text(text)
@@ -95,7 +112,9 @@ def test_bad_scenarios(tmp_path, text, expect):
 
 def test_scenario_paths_relative_to_file(tmp_path):
     p = tmp_path / "s.yaml"
-    p.write_text("duration_s: 5\nshape: {kind: constant, users: 3}\nprompts: {file: p.jsonl}\npricing: {prices: x.yaml}\n")
+    p.write_text(
+        "duration_s: 5\nshape: {kind: constant, users: 3}\nprompts: {file: p.jsonl}\npricing: {prices: x.yaml}\n"
+    )
     spec = load_scenario(p)
     assert isinstance(spec.shape, ConstantShape)
     assert spec.prompts.file == str(tmp_path / "p.jsonl") and spec.pricing.prices == str(tmp_path / "x.yaml")

@@ -9,17 +9,35 @@ from loadtests.metrics import RequestSample
 from loadtests.pricing import PriceTable, PriceTableFile
 from loadtests.sla import SLASpec, evaluate
 
-PRICES = PriceTable(PriceTableFile.model_validate({"models": {
-    "s": {"input_per_1m_usd": 0, "output_per_1m_usd": 1.0, "tier": "small"},
-    "l": {"input_per_1m_usd": 0, "output_per_1m_usd": 4.0, "tier": "large"}}}))
+PRICES = PriceTable(
+    PriceTableFile.model_validate(
+        {
+            "models": {
+                "s": {"input_per_1m_usd": 0, "output_per_1m_usd": 1.0, "tier": "small"},
+                "l": {"input_per_1m_usd": 0, "output_per_1m_usd": 4.0, "tier": "large"},
+            }
+        }
+    )
+)
 
 
 def _samples() -> list[RequestSample]:
     out = []
     for i in range(100):
-        out.append(RequestSample(float(i), "auto", ok=True, ttft_s=(i + 1) / 1000, e2e_s=0.5, itl_s=[0.01, 0.02],
-                                 output_tokens=10, model="l" if i < 30 else "s",
-                                 cost_usd=(4.0 if i < 30 else 1.0) * 10 / 1e6, correct=i % 2 == 0))
+        out.append(
+            RequestSample(
+                float(i),
+                "auto",
+                ok=True,
+                ttft_s=(i + 1) / 1000,
+                e2e_s=0.5,
+                itl_s=[0.01, 0.02],
+                output_tokens=10,
+                model="l" if i < 30 else "s",
+                cost_usd=(4.0 if i < 30 else 1.0) * 10 / 1e6,
+                correct=i % 2 == 0,
+            )
+        )
     out.append(RequestSample(100.0, "auto", ok=False, error_type="http_500"))
     return out
 
@@ -48,7 +66,9 @@ slas:
     assert lines["ITL p95"].passed and not lines["E2E p99"].passed
     assert lines["error rate"].measured == pytest.approx(1 / 101) and lines["error rate"].passed
     assert lines["throughput"].measured == pytest.approx(2.0) and lines["throughput"].passed
-    assert lines["cost per 1M output tokens"].measured == pytest.approx(1.9) and lines["cost per 1M output tokens"].passed
+    assert (
+        lines["cost per 1M output tokens"].measured == pytest.approx(1.9) and lines["cost per 1M output tokens"].passed
+    )
     assert lines["share answered by large+"].measured == pytest.approx(0.3)
     assert lines["accuracy"].measured == pytest.approx(0.5) and not lines["accuracy"].passed
     assert "FAIL  [auto] accuracy: 0.5" in lines["accuracy"].text()
@@ -60,8 +80,12 @@ def test_scope_without_requests_fails():
 
 
 def test_all_scope_and_missing_cost_data():
-    lines = evaluate(_spec("slas: {all: {max_cost_per_1m_output_tokens_usd: 1}}"),
-                     [RequestSample(0, "x", ok=True, output_tokens=3)], 1, PriceTable())
+    lines = evaluate(
+        _spec("slas: {all: {max_cost_per_1m_output_tokens_usd: 1}}"),
+        [RequestSample(0, "x", ok=True, output_tokens=3)],
+        1,
+        PriceTable(),
+    )
     assert not lines[0].passed and lines[0].measured is None and lines[0].note == "no data"
 
 
@@ -75,9 +99,15 @@ def test_bad_sla_names_file_line_and_key(tmp_path):
     assert f"{p}:4: slas.auto.max_eror_rate: unknown key" in msg
 
 
-@pytest.mark.parametrize("text, expect", [
-    ("", "file is empty"), ("- a\n- b\n", ":1: the SLA must be a mapping"), ("slas: {a: [\n", "not valid YAML"),
-    ("slas: {}\n", "slas: Dictionary should have at least 1 item")])
+@pytest.mark.parametrize(
+    "text, expect",
+    [
+        ("", "file is empty"),
+        ("- a\n- b\n", ":1: the SLA must be a mapping"),
+        ("slas: {a: [\n", "not valid YAML"),
+        ("slas: {}\n", "slas: Dictionary should have at least 1 item"),
+    ],
+)
 def test_malformed_sla_files(tmp_path, text, expect):
     p = tmp_path / "s.yaml"
     p.write_text(text)

@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from serving.routing import DifficultyPrediction, FleetSnapshot, ModelSnapshot, RequestConstraints, RouteRequest
+from serving.router.types import DifficultyPrediction, FleetSnapshot, ModelSnapshot, RequestConstraints, RouteRequest
 
 
-def fleet(ready_small=1, ready_medium=0, ready_large=1, small_len=64, large_len=256, small_price=0.05,
-          large_price=0.20) -> FleetSnapshot:
-    models = [ModelSnapshot("small", "small", 0, small_len, small_price, 250, 0.1, ready_small),
-              ModelSnapshot("large", "large", 2, large_len, large_price, 80, 0.1, ready_large)]
+def fleet(
+    ready_small=1, ready_medium=0, ready_large=1, small_len=64, large_len=256, small_price=0.05, large_price=0.20
+) -> FleetSnapshot:
+    models = [
+        ModelSnapshot("small", "small", 0, small_len, small_price, 250, 0.1, ready_small),
+        ModelSnapshot("large", "large", 2, large_len, large_price, 80, 0.1, ready_large),
+    ]
     if ready_medium:
         models.insert(1, ModelSnapshot("medium", "medium", 1, 128, 0.1, 150, 0.1, ready_medium))
     return FleetSnapshot(tuple(models))
@@ -16,8 +19,14 @@ def fleet(ready_small=1, ready_medium=0, ready_large=1, small_len=64, large_len=
 
 def req(score=None, tokens=None, max_tokens=16, key=0.5, **constraints) -> RouteRequest:
     pred = None if score is None else DifficultyPrediction(score, 0.6, 0.9)
-    return RouteRequest("auto", max_tokens, tokens if tokens is not None else {"small": 10, "medium": 10, "large": 10},
-                        RequestConstraints(**constraints), pred, key)
+    return RouteRequest(
+        "auto",
+        max_tokens,
+        tokens if tokens is not None else {"small": 10, "medium": 10, "large": 10},
+        RequestConstraints(**constraints),
+        pred,
+        key,
+    )
 
 
 class FakeEncoder:

@@ -7,9 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from serving.routing import ModelSnapshot
-from serving.router.cascade import (CascadeThresholds, Confidence, cascade_cost, confidence, decide,
-                                    decide_on_logprobs, stream_logprobs, token_logprobs)
+from serving.router.cascade import (
+    CascadeThresholds,
+    Confidence,
+    cascade_cost,
+    confidence,
+    decide_on_logprobs,
+    judge,
+    stream_logprobs,
+    token_logprobs,
+)
+from serving.router.types import ModelSnapshot
 
 RECORDED = json.loads((Path(__file__).parent / "fixtures" / "smollm2_logprobs.json").read_text("utf-8"))
 
@@ -20,12 +28,20 @@ def test_confidence_from_recorded_chat_logprobs():
     assert c.mean_logprob == pytest.approx(-0.16, abs=0.01) and c.min_logprob == pytest.approx(-0.852, abs=0.001)
 
 
-@pytest.mark.parametrize("name, thresholds, escalate, reason_part", [
-    ("capital_of_france", CascadeThresholds(), False, "confident"),
-    ("multiply_large", CascadeThresholds(), True, "mean_logprob"),  # the small model's product is wrong
-    ("obscure_fact", CascadeThresholds(), False, "confident"),  # a fluent hallucination passes the defaults...
-    ("obscure_fact", CascadeThresholds(min_token_logprob=-3.0), True, "min_logprob"),  # ...a stricter min catches it
-])
+@pytest.mark.parametrize(
+    "name, thresholds, escalate, reason_part",
+    [
+        ("capital_of_france", CascadeThresholds(), False, "confident"),
+        ("multiply_large", CascadeThresholds(), True, "mean_logprob"),  # the small model's product is wrong
+        ("obscure_fact", CascadeThresholds(), False, "confident"),  # a fluent hallucination passes the defaults...
+        (
+            "obscure_fact",
+            CascadeThresholds(min_token_logprob=-3.0),
+            True,
+            "min_logprob",
+        ),  # ...a stricter min catches it
+    ],
+)
 def test_decide_on_recorded(name, thresholds, escalate, reason_part):
     e = decide_on_logprobs(RECORDED[name]["logprobs"], thresholds)
     assert e.escalate is escalate and reason_part in e.reason
@@ -38,14 +54,22 @@ def test_buffered_prefix_decision():
 
 def test_completions_shape_and_stream_chunks():
     assert token_logprobs({"tokens": ["a", "b"], "token_logprobs": [None, -0.5]}) == [-0.5]
-    chunks = [{"choices": [{"delta": {"content": "Pa"}, "logprobs": {"content": [{"token": "Pa", "logprob": -0.1}]}}]},
-              {"choices": [{"delta": {"content": "ris"}, "logprobs": {"content": [{"token": "ris", "logprob": -float("inf")}]}}]},
-              {"choices": [], "usage": {"completion_tokens": 2}}]
+    chunks = [
+        {"choices": [{"delta": {"content": "Pa"}, "logprobs": {"content": [{"token": "Pa", "logprob": -0.1}]}}]},
+        {
+            "choices": [
+                {"delta": {"content": "ris"}, "logprobs": {"content": [{"token": "ris", "logprob": -float("inf")}]}}
+            ]
+        },
+        {"choices": [], "usage": {"completion_tokens": 2}},
+    ]
     assert stream_logprobs(chunks) == [-0.1, -1e4]
 
 
-@pytest.mark.parametrize("bad", [{"foo": 1}, {"content": [{"logprob": 0.5}]}, {"token_logprobs": ["x"]},
-                                 {"content": [{"logprob": float("nan")}]}])
+@pytest.mark.parametrize(
+    "bad",
+    [{"foo": 1}, {"content": [{"logprob": 0.5}]}, {"token_logprobs": ["x"]}, {"content": [{"logprob": float("nan")}]}],
+)
 def test_bad_logprobs(bad):
     with pytest.raises(ValueError):
         token_logprobs(bad)
@@ -53,8 +77,8 @@ def test_bad_logprobs(bad):
 
 def test_no_tokens_escalates():
     assert token_logprobs(None) == [] and confidence([]) is None
-    assert decide(None).escalate and decide(None).reason == "no_tokens"
-    assert not decide(Confidence(-0.1, -0.2, 3)).escalate
+    assert judge(None).escalate and judge(None).reason == "no_tokens"
+    assert not judge(Confidence(-0.1, -0.2, 3)).escalate
 
 
 def test_thresholds_validated():
@@ -69,8 +93,9 @@ def test_cascade_cost_adds_both_calls():
     large = ModelSnapshot("large", "large", 2, 256, 0.20, 80, 0.1, 1)
     one = cascade_cost(small, {"prompt_tokens": 10, "completion_tokens": 16})
     assert not one.escalated and one.total_usd == pytest.approx(small.cost(10, 16))
-    two = cascade_cost(small, {"prompt_tokens": 10, "completion_tokens": 16}, large,
-                       {"prompt_tokens": 12, "completion_tokens": 30})
+    two = cascade_cost(
+        small, {"prompt_tokens": 10, "completion_tokens": 16}, large, {"prompt_tokens": 12, "completion_tokens": 30}
+    )
     assert two.escalated and two.total_usd == pytest.approx(small.cost(10, 16) + large.cost(12, 30))
     with pytest.raises(ValueError):
         cascade_cost(small, {}, large)

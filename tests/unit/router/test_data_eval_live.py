@@ -2,26 +2,34 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from serving.router import artifact as artifacts
-from serving.router import eval as router_eval
-from serving.router import train as router_train
-from serving.router.data import DataError, default_mmlu_dir, load_labelled, split_indices
-from serving.router.live_scorer import Question, accuracy, last_number, load_questions, score
+from serving.router.training import eval as router_eval
+from serving.router.training import train as router_train
+from serving.router.training.data import DataError, default_mmlu_dir, load_labelled, split_indices
+from serving.router.training.live_scorer import Question, last_number, live_accuracy, load_questions, score
 
 from .helpers import FakeEncoder
 
-ROWS = [("What is 2+2?", 1, 1), ("Prove the Riemann hypothesis in detail please", 0, 1), ("Capital of France?", 1, 1),
-        ("Integrate x^x dx over a long and complicated domain", 0, 1), ("Say hi", 1, 0), ("Colour of sky?", 1, 1),
-        ("Explain quantum chromodynamics thoroughly", 0, 1), ("1+1?", 0, 0)] * 3
+ROWS = [
+    ("What is 2+2?", 1, 1),
+    ("Prove the Riemann hypothesis in detail please", 0, 1),
+    ("Capital of France?", 1, 1),
+    ("Integrate x^x dx over a long and complicated domain", 0, 1),
+    ("Say hi", 1, 0),
+    ("Colour of sky?", 1, 1),
+    ("Explain quantum chromodynamics thoroughly", 0, 1),
+    ("1+1?", 0, 0),
+] * 3
 
 
 @pytest.fixture()
 def csv_file(tmp_path):
     p = tmp_path / "labels.csv"
-    lines = ["prompt,weak_correct,strong_correct,extra"] + [f'"{q}",{w},{"true" if s else "false"},x' for q, w, s in ROWS]
+    lines = ["prompt,weak_correct,strong_correct,extra"] + [
+        f'"{q}",{w},{"true" if s else "false"},x' for q, w, s in ROWS
+    ]
     p.write_text("\n".join(lines) + "\n")
     return p
 
@@ -42,9 +50,14 @@ def test_load_routellm_file_drops_contaminated(tmp_path):
     assert len(load_labelled(tmp_path)) == 1
 
 
-@pytest.mark.parametrize("content, match", [("prompt,weak\nq,1\n", "missing column"),
-                                            ("prompt,weak_correct,strong_correct\nq,maybe,1\n", "boolean"),
-                                            ("prompt,weak_correct,strong_correct\n", "no rows")])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("prompt,weak\nq,1\n", "missing column"),
+        ("prompt,weak_correct,strong_correct\nq,maybe,1\n", "boolean"),
+        ("prompt,weak_correct,strong_correct\n", "no rows"),
+    ],
+)
 def test_bad_csv(tmp_path, content, match):
     (tmp_path / "b.csv").write_text(content)
     with pytest.raises(DataError, match=match):
@@ -55,8 +68,21 @@ def test_bad_csv(tmp_path, content, match):
 
 def test_eval_command_on_fixture(csv_file, tmp_path, capsys):
     out_json, out_png = tmp_path / "r.json", tmp_path / "r.png"
-    rc = router_eval.main(["--data", str(csv_file), "--out-json", str(out_json), "--out-png", str(out_png),
-                           "--n-boot", "50", "--cache-dir", str(tmp_path / "cache")], encoder_factory=FakeEncoder)
+    rc = router_eval.main(
+        [
+            "--data",
+            str(csv_file),
+            "--out-json",
+            str(out_json),
+            "--out-png",
+            str(out_png),
+            "--n-boot",
+            "50",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        encoder_factory=FakeEncoder,
+    )
     assert rc == 0 and out_png.stat().st_size > 1000
     rep = json.loads(out_json.read_text())
     assert rep["split"] == "all" and rep["n"] == 24 and set(rep["routers"]) == set(router_eval.ROUTERS)
@@ -68,15 +94,19 @@ def test_eval_command_on_fixture(csv_file, tmp_path, capsys):
 
 
 def test_train_command_on_fixture(csv_file, tmp_path):
-    rc = router_train.main(["--data", str(csv_file), "--out-dir", str(tmp_path), "--name", "t",
-                            "--cache-dir", str(tmp_path / "c")], encoder_factory=FakeEncoder)
+    rc = router_train.main(
+        ["--data", str(csv_file), "--out-dir", str(tmp_path), "--name", "t", "--cache-dir", str(tmp_path / "c")],
+        encoder_factory=FakeEncoder,
+    )
     assert rc == 0
     art = artifacts.load(tmp_path / "t.npz", tmp_path / "t.json")
     assert art.metadata["training"]["n_rows"] == 24 and len(art.score_quantiles) == 101
 
 
-@pytest.mark.skipif(not default_mmlu_dir().exists(),
-                    reason=f"RouteLLM MMLU data not found at {default_mmlu_dir()} (set PETIT_ROUTER_DATA)")
+@pytest.mark.skipif(
+    not default_mmlu_dir().exists(),
+    reason=f"RouteLLM MMLU data not found at {default_mmlu_dir()} (set PETIT_ROUTER_DATA)",
+)
 def test_real_mmlu_data_matches_the_artifact():
     ds = load_labelled(default_mmlu_dir())
     assert len(ds) == 14042 - 5
@@ -89,33 +119,36 @@ def test_live_questions_file():
     assert len({q.question for q in qs}) == len(qs)
 
 
-@pytest.mark.parametrize("reply, q, ok", [
-    ("12", Question("7+5?", "12", "numeric"), True),
-    ("7 + 5 = 12.", Question("7+5?", "12", "numeric"), True),
-    ("The answer is 1,024", Question("2^10?", "1024", "numeric"), True),
-    ("0.75", Question("?", "0.75", "numeric"), True),
-    ("-3", Question("?", "-3", "numeric"), True),
-    ("12 or 13? I think 13", Question("?", "12", "numeric"), False),
-    ("no idea", Question("?", "12", "numeric"), False),
-    ("Paris.", Question("Capital?", "Paris", "contains"), True),
-    ("The capital is Lyon", Question("Capital?", "Paris", "contains"), False),
-    ("Leonardo da Vinci painted it", Question("?", "Leonardo|da Vinci", "contains"), True),
-    ("Blue.", Question("?", "blue", "exact"), True),
-    ("\"blue\"", Question("?", "blue", "exact"), True),
-    ("Answer: blue", Question("?", "blue", "exact"), True),
-    ("blue\nBecause you asked.", Question("?", "blue", "exact"), True),
-    ("light blue", Question("?", "blue", "exact"), False),
-    ("", Question("?", "blue", "exact"), False),
-])
+@pytest.mark.parametrize(
+    "reply, q, ok",
+    [
+        ("12", Question("7+5?", "12", "numeric"), True),
+        ("7 + 5 = 12.", Question("7+5?", "12", "numeric"), True),
+        ("The answer is 1,024", Question("2^10?", "1024", "numeric"), True),
+        ("0.75", Question("?", "0.75", "numeric"), True),
+        ("-3", Question("?", "-3", "numeric"), True),
+        ("12 or 13? I think 13", Question("?", "12", "numeric"), False),
+        ("no idea", Question("?", "12", "numeric"), False),
+        ("Paris.", Question("Capital?", "Paris", "contains"), True),
+        ("The capital is Lyon", Question("Capital?", "Paris", "contains"), False),
+        ("Leonardo da Vinci painted it", Question("?", "Leonardo|da Vinci", "contains"), True),
+        ("Blue.", Question("?", "blue", "exact"), True),
+        ('"blue"', Question("?", "blue", "exact"), True),
+        ("Answer: blue", Question("?", "blue", "exact"), True),
+        ("blue\nBecause you asked.", Question("?", "blue", "exact"), True),
+        ("light blue", Question("?", "blue", "exact"), False),
+        ("", Question("?", "blue", "exact"), False),
+    ],
+)
 def test_scorer(reply, q, ok):
     assert score(reply, q) is ok
 
 
 def test_scorer_helpers_and_errors():
     assert last_number("a 3 b 4.5") == 4.5 and last_number("none") is None
-    assert accuracy(["12", "x"], [Question("a", "12", "numeric"), Question("b", "y", "exact")]) == 0.5
+    assert live_accuracy(["12", "x"], [Question("a", "12", "numeric"), Question("b", "y", "exact")]) == 0.5
     with pytest.raises(ValueError):
-        accuracy([], [])
+        live_accuracy([], [])
     with pytest.raises(ValueError):
         Question("q", "a", "fuzzy")
     with pytest.raises(ValueError):

@@ -1,12 +1,17 @@
-from serving.router.live import configurations
+from serving.router.training.live import configurations
 
 
 def test_configurations_pick_cheapest_and_strongest_then_policies():
-    models = [{"id": "big", "petit": {"tier": "large", "price_per_replica_hour": 2.0}},
-              {"id": "tiny", "petit": {"tier": "small", "price_per_replica_hour": 0.1}},
-              {"id": "auto", "petit": {"alias": True}}]
-    assert configurations(models, ["learned"]) == [("tiny only", "tiny", None), ("big only", "big", None),
-                                                   ("auto (learned)", "auto", "learned")]
+    models = [
+        {"id": "big", "petit": {"tier": "large", "price_per_replica_hour": 2.0}},
+        {"id": "tiny", "petit": {"tier": "small", "price_per_replica_hour": 0.1}},
+        {"id": "auto", "petit": {"alias": True}},
+    ]
+    assert configurations(models, ["learned"]) == [
+        ("tiny only", "tiny", None),
+        ("big only", "big", None),
+        ("auto (learned)", "auto", "learned"),
+    ]
 
 
 async def test_ask_retries_a_full_queue_and_reports_other_errors():
@@ -14,8 +19,8 @@ async def test_ask_retries_a_full_queue_and_reports_other_errors():
 
     import httpx
 
-    from serving.router.live import RETRIES_429, _ask
-    from serving.router.live_scorer import Question
+    from serving.router.training.live import RETRIES_429, _ask
+    from serving.router.training.live_scorer import Question
 
     calls = []
 
@@ -23,8 +28,7 @@ async def test_ask_retries_a_full_queue_and_reports_other_errors():
         calls.append(1)
         if len(calls) <= 2:
             return httpx.Response(429, headers={"retry-after": "0"}, json={"error": {"message": "overloaded"}})
-        return httpx.Response(200, headers={"x-petit-model": "m"},
-                              json={"choices": [{"message": {"content": "4"}}]})
+        return httpx.Response(200, headers={"x-petit-model": "m"}, json={"choices": [{"message": {"content": "4"}}]})
 
     q = Question("What is 2 + 2?", "4", "numeric")
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://x") as c:

@@ -3,9 +3,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from serving.router.calibration import (score_quantiles, share_for_budget, share_for_threshold, threshold_for_budget,
-                                        threshold_for_share)
-from serving.router.metrics import apgr, apgr10, bootstrap, cpt, curve, summary
+from serving.router.calibration import (
+    score_quantiles,
+    share_for_budget,
+    share_for_threshold,
+    threshold_for_budget,
+    threshold_for_share,
+)
+from serving.router.training.metrics import apgr, apgr10, bootstrap, cpt, curve, router_summary
 
 # 4 prompts: weak right on 0,1; strong right on 0,2,3. weak acc 0.5, strong 0.75, gap 0.25.
 WEAK = np.array([1, 1, 0, 0], bool)
@@ -34,7 +39,7 @@ def test_worst_router_and_apgr10():
 def test_random_router_is_about_half():
     rng = np.random.default_rng(1)
     w, s = rng.random(4000) < 0.6, rng.random(4000) < 0.8
-    assert summary(rng.random(4000), w, s)["apgr"] == pytest.approx(0.5, abs=0.05)
+    assert router_summary(rng.random(4000), w, s)["apgr"] == pytest.approx(0.5, abs=0.05)
 
 
 def test_curve_errors():
@@ -64,8 +69,10 @@ def test_threshold_for_share():
         threshold_for_share(q, 1.2)
 
 
-@pytest.mark.parametrize("budget, weak, strong, share", [
-    (0.5, 0.0, 1.0, 0.5), (0.1, 0.2, 1.0, 0.0), (5.0, 0.2, 1.0, 1.0), (0.6, 0.2, 1.0, 0.5), (0.1, 0.3, 0.3, 1.0)])
+@pytest.mark.parametrize(
+    "budget, weak, strong, share",
+    [(0.5, 0.0, 1.0, 0.5), (0.1, 0.2, 1.0, 0.0), (5.0, 0.2, 1.0, 1.0), (0.6, 0.2, 1.0, 0.5), (0.1, 0.3, 0.3, 1.0)],
+)
 def test_share_for_budget(budget, weak, strong, share):
     assert share_for_budget(budget, weak, strong) == pytest.approx(share)
 

@@ -4,12 +4,14 @@ import logging
 
 import pytest
 
-from serving.routing import POLICIES, CheapestFitPolicy, RouteRequest, RoutingError, build_policy, route
+from serving.fleet.schema import RoutingConfig
 from serving.router import artifact as artifacts
+from serving.router.build import build_router
 from serving.router.pipeline import gate, resolve_threshold
-from serving.router.policies import CascadePolicy, LearnedPolicy
+from serving.router.policies import POLICY_NAMES, CascadePolicy, CheapestFitPolicy, LearnedPolicy, route
 from serving.router.scorers import ScorerWeights
 from serving.router.state import RoutingState, RoutingStateHolder
+from serving.router.types import RouteRequest, RoutingError
 
 from .helpers import fleet, req
 
@@ -27,16 +29,19 @@ def learned(shipped, **state):
     return LearnedPolicy(shipped, RoutingStateHolder(RoutingState(**state)))
 
 
-@pytest.mark.parametrize("score, state, key, constraints, expected, reason_part", [
-    (0.3, {"threshold": 0.2}, 0.5, {}, "large", "learned:strong;score=0.300>=thr=0.200"),
-    (0.1, {"threshold": 0.2}, 0.5, {}, "small", "learned:weak;score=0.100<thr=0.200"),
-    (0.3, {"threshold": 0.2, "downgrade_share": 0.6}, 0.5, {}, "small", "downgraded"),
-    (0.3, {"threshold": 0.2, "downgrade_share": 0.6}, 0.7, {}, "large", "learned:strong"),
-    (0.3, {"threshold": 0.2, "downgrade_share": 0.6}, 0.5, {"allow_downgrade": False}, "large", "learned:strong"),
-    (0.1, {"threshold": 0.2}, 0.5, {"min_tier": "large"}, "large", "skipped=small:min_tier"),
-    (0.3, {"threshold": 0.2, "allowed_tiers": {"small"}}, 0.5, {}, "small", "skipped=large:state_tiers"),
-    (0.3, {"threshold": 0.2}, 0.5, {"max_cost_usd": 1e-6}, "small", "skipped=large:max_cost"),
-])
+@pytest.mark.parametrize(
+    "score, state, key, constraints, expected, reason_part",
+    [
+        (0.3, {"threshold": 0.2}, 0.5, {}, "large", "learned:strong;score=0.300>=thr=0.200"),
+        (0.1, {"threshold": 0.2}, 0.5, {}, "small", "learned:weak;score=0.100<thr=0.200"),
+        (0.3, {"threshold": 0.2, "downgrade_share": 0.6}, 0.5, {}, "small", "downgraded"),
+        (0.3, {"threshold": 0.2, "downgrade_share": 0.6}, 0.7, {}, "large", "learned:strong"),
+        (0.3, {"threshold": 0.2, "downgrade_share": 0.6}, 0.5, {"allow_downgrade": False}, "large", "learned:strong"),
+        (0.1, {"threshold": 0.2}, 0.5, {"min_tier": "large"}, "large", "skipped=small:min_tier"),
+        (0.3, {"threshold": 0.2, "allowed_tiers": {"small"}}, 0.5, {}, "small", "skipped=large:state_tiers"),
+        (0.3, {"threshold": 0.2}, 0.5, {"max_cost_usd": 1e-6}, "small", "skipped=large:max_cost"),
+    ],
+)
 def test_learned_decisions(shipped, score, state, key, constraints, expected, reason_part):
     d = route(req(score, key=key, **constraints), fleet(), learned(shipped, **state))
     assert d.model == expected and reason_part in d.reason, d.reason
@@ -62,10 +67,12 @@ def test_state_changes_apply_without_rebuilding(shipped):
 
 
 def test_headroom_can_break_ties_between_same_tier():
-    from serving.routing import FleetSnapshot, ModelSnapshot
-    fl = FleetSnapshot((ModelSnapshot("a", "small", 0, 64, 0.05, 250, 0.1, 1),
-                        ModelSnapshot("b", "small", 0, 64, 0.05, 250, 0.1, 1)))
-    p = LearnedPolicy(artifacts.load(), RoutingStateHolder(RoutingState(threshold=0.5, headroom={"a": 0.1, "b": 0.9})))
+    from serving.router.types import FleetSnapshot, ModelSnapshot
+
+    fl = FleetSnapshot(
+        (ModelSnapshot("a", "small", 0, 64, 0.05, 250, 0.1, 1), ModelSnapshot("b", "small", 0, 64, 0.05, 250, 0.1, 3))
+    )
+    p = LearnedPolicy(artifacts.load(), RoutingStateHolder(RoutingState(threshold=0.5)))
     assert route(req(0.1, tokens={"a": 5, "b": 5}), fl, p).model == "b"
 
 
@@ -87,13 +94,16 @@ def test_no_prediction_routes_cheapest(shipped):
     assert d.model == "small" and d.reason == "learned:no_prediction->cheapest_fit" and not learned(shipped).degraded
 
 
-@pytest.mark.parametrize("kwargs, request_, model, escalate, reason_part", [
-    ({}, req(0.9), "small", "large", "cascade:first=small;escalate_to=large"),
-    ({}, req(None, tokens={"small": 60, "large": 10}), "large", None, "skipped=small:context"),
-    ({"skip_score": 0.5}, req(0.9), "large", None, "skip_to_strong"),
-    ({"skip_score": 0.5}, req(0.1), "small", "large", "first=small"),
-    ({}, req(0.1, min_tier="large"), "large", None, "escalate_to=None"),
-])
+@pytest.mark.parametrize(
+    "kwargs, request_, model, escalate, reason_part",
+    [
+        ({}, req(0.9), "small", "large", "cascade:first=small;escalate_to=large"),
+        ({}, req(None, tokens={"small": 60, "large": 10}), "large", None, "skipped=small:context"),
+        ({"skip_score": 0.5}, req(0.9), "large", None, "skip_to_strong"),
+        ({"skip_score": 0.5}, req(0.1), "small", "large", "first=small"),
+        ({}, req(0.1, min_tier="large"), "large", None, "escalate_to=None"),
+    ],
+)
 def test_cascade_policy(kwargs, request_, model, escalate, reason_part):
     d = route(request_, fleet(), CascadePolicy(**kwargs))
     assert (d.model, d.escalate_to) == (model, escalate) and reason_part in d.reason
@@ -105,10 +115,14 @@ def test_cascade_policy_errors_like_the_pipeline():
     assert exc.value.param == "messages"
 
 
-def test_registry_and_defaults():
-    assert {"cheapest_fit", "learned", "cascade"} <= set(POLICIES)
-    assert build_policy("learned").name == "learned" and not build_policy("learned").degraded
-    assert build_policy("cascade").name == "cascade"
+def test_one_builder_and_defaults():
+    assert set(POLICY_NAMES) == {"cheapest_fit", "learned", "cascade"}
+    r = build_router(RoutingConfig(default_policy="learned", enabled_policies=["cascade", "cheapest_fit"]))
+    assert set(r.policies) == set(POLICY_NAMES) and r.default.name == "learned" and not r.default.degraded
+    assert r.predictor is not None
+    r.state.update(allowed_tiers=["large"])  # one state, shared by every policy
+    for p in r.policies.values():
+        assert route(req(0.0), fleet(), p).model == "large"
     r = RouteRequest("auto", 8)  # old-style construction keeps working
     assert r.prediction is None and r.constraints.allow_downgrade and r.route_key == 0.5
 
@@ -119,6 +133,9 @@ def test_gate_downgrade_only_for_strong():
 
 
 def test_weights_can_disable_the_gate(shipped):
-    p = LearnedPolicy(shipped, RoutingStateHolder(RoutingState(threshold=0.0)),
-                      ScorerWeights(tier_fit=0, quality=0, price=1, headroom=0, traffic=0))
+    p = LearnedPolicy(
+        shipped,
+        RoutingStateHolder(RoutingState(threshold=0.0)),
+        ScorerWeights(tier_fit=0, quality=0, price=1, headroom=0),
+    )
     assert route(req(0.9), fleet(), p).model == "small"

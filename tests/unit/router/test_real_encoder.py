@@ -12,19 +12,23 @@ pytest.importorskip("sentence_transformers")
 
 
 def test_real_encoder_and_predictor_end_to_end():
-    from serving.router.predictor import build_learned_router
+    from serving.fleet.schema import RoutingConfig
+    from serving.router.build import build_router
 
-    router = build_learned_router()
+    router = build_router(RoutingConfig(default_policy="learned"))
 
     async def go():
         assert await router.predictor.warm_up()
-        return await asyncio.gather(router.predictor.apredict("What is 2 + 2?"),
-                                    router.predictor.apredict("Prove that every bounded monotone sequence of real "
-                                                              "numbers converges, citing the completeness axiom."))
+        return await asyncio.gather(
+            router.predictor.apredict("What is 2 + 2?"),
+            router.predictor.apredict(
+                "Prove that every bounded monotone sequence of real numbers converges, citing the completeness axiom."
+            ),
+        )
 
     easy, hard = asyncio.run(go())
     router.predictor.close()
-    assert not router.policy.degraded
+    assert not router.default.degraded
     assert np.isfinite(easy.score) and np.isfinite(hard.score) and easy.score != hard.score
 
 

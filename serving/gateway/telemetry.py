@@ -1,0 +1,144 @@
+"""Per-request observability: one OpenTelemetry span and Prometheus metrics per request.
+
+Tracing is off unless `telemetry.otlp_endpoint` is set (or a span exporter is
+injected, as tests do). Prompt text is recorded only when
+`telemetry.record_prompts` is true. Each `RequestTelemetry` owns its tracer
+provider and metrics registry: no process-wide globals are touched.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from serving.control.load_report import LoadWindow
+from serving.fleet.schema import AUTO_MODEL, TelemetryConfig
+
+_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128)
+
+
+@dataclass
+class RequestRecord:
+    """What one request did; filled in as it runs, then recorded once."""
+
+    kind: str
+    requested_model: str
+    start_ns: int
+    stream: bool
+    model: str | None = None
+    route_reason: str | None = None
+    status: int = 200
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_s: float | None = None
+    duration_s: float = 0.0
+    cost_usd: float = 0.0
+    extra_cost_usd: float = 0.0  # paid for calls that did not answer (a cascade's first model)
+    error: str | None = None
+    prompt_text: str | None = None
+
+
+class RequestTelemetry:
+    def __init__(self, config: TelemetryConfig, exporter: SpanExporter | None = None) -> None:
+        self.config = config
+        self._provider: TracerProvider | None = None
+        if exporter is not None or config.otlp_endpoint:
+            self._provider = TracerProvider(resource=Resource.create({"service.name": config.service_name}))
+            if exporter is None:
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+                endpoint = config.otlp_endpoint.rstrip("/")
+                exporter = OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")
+                self._provider.add_span_processor(BatchSpanProcessor(exporter))
+            else:
+                self._provider.add_span_processor(SimpleSpanProcessor(exporter))
+        self._tracer = self._provider.get_tracer("petit.serving") if self._provider else None
+        self.load = LoadWindow()  # what this replica reports to the autoscaler
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "petit_requests",
+            "Requests by model, route reason and status",
+            ["model", "route_reason", "status"],
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "petit_tokens", "Tokens by model and kind (prompt/completion)", ["model", "kind"], registry=self.registry
+        )
+        self.cost = Counter("petit_cost_usd", "Estimated cost in USD by model", ["model"], registry=self.registry)
+        self.duration = Histogram(
+            "petit_request_duration_seconds",
+            "End-to-end request time",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.ttft = Histogram(
+            "petit_ttft_seconds",
+            "Time to first content token (streams)",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    @property
+    def tracing(self) -> bool:
+        return self._tracer is not None
+
+    def record(self, rec: RequestRecord) -> None:
+        model = rec.model or "none"
+        reason = (rec.route_reason or "none").split(";")[0]
+        self.requests.labels(model, reason, str(rec.status)).inc()
+        if rec.model:
+            self.tokens.labels(model, "prompt").inc(rec.prompt_tokens)
+            self.tokens.labels(model, "completion").inc(rec.completion_tokens)
+            self.cost.labels(model).inc(rec.cost_usd)
+            self.duration.labels(model).observe(rec.duration_s)
+            if rec.ttft_s is not None:
+                self.ttft.labels(model).observe(rec.ttft_s)
+            if rec.status == 200:
+                self.load.record(
+                    model,
+                    rec.requested_model == AUTO_MODEL,
+                    rec.prompt_tokens,
+                    rec.completion_tokens,
+                    rec.ttft_s,
+                    rec.duration_s,
+                    time.monotonic(),
+                )
+        if self._tracer is not None:
+            self._span(rec)
+
+    def _span(self, rec: RequestRecord) -> None:
+        attrs = {
+            "petit.kind": rec.kind,
+            "petit.requested_model": rec.requested_model,
+            "petit.stream": rec.stream,
+            "http.response.status_code": rec.status,
+            "gen_ai.usage.input_tokens": rec.prompt_tokens,
+            "gen_ai.usage.output_tokens": rec.completion_tokens,
+            "petit.cost_usd": rec.cost_usd,
+        }
+        optional = {
+            "petit.route.model": rec.model,
+            "petit.route.reason": rec.route_reason,
+            "gen_ai.response.model": rec.model,
+            "petit.ttft_ms": None if rec.ttft_s is None else rec.ttft_s * 1e3,
+            "error.type": rec.error,
+        }
+        attrs.update({k: v for k, v in optional.items() if v is not None})
+        if self.config.record_prompts and rec.prompt_text is not None:
+            attrs["petit.prompt"] = rec.prompt_text
+        span = self._tracer.start_span(f"petit {rec.kind}", start_time=rec.start_ns, attributes=attrs)
+        span.end(end_time=rec.start_ns + int(rec.duration_s * 1e9))
+
+    def metrics_text(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def shutdown(self) -> None:
+        if self._provider is not None:
+            self._provider.shutdown()

@@ -1,0 +1,66 @@
+"""One model replica: a plain class around an injected `Engine`.
+
+`app.py` is the only place that turns it into a Ray Serve deployment. Every
+request is served through one streaming method, `serve`, whose first item says
+what follows, so the ingress makes a single call for both streamed and
+non-streamed requests:
+
+- ``{"type": "response", "body": {...}}`` then nothing (non-streaming);
+- ``{"type": "stream"}`` then SSE lines (``"data: ...\\n\\n"``) up to ``data: [DONE]``;
+- ``{"type": "error", "status", "message", "param", "code", "error_type"}`` then nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from serving.replica.engines.base import Engine, EngineError, Kind
+
+
+def error_item(err: EngineError) -> dict:
+    return {
+        "type": "error",
+        "status": err.status,
+        "message": err.message,
+        "param": err.param,
+        "code": err.code,
+        "error_type": err.type,
+    }
+
+
+class ModelServer:
+    def __init__(self, model_id: str, engine: Engine) -> None:
+        self.model_id = model_id
+        self.engine = engine
+
+    async def start(self) -> None:
+        await self.engine.start()
+
+    async def serve(self, kind: Kind, body: dict) -> AsyncIterator[object]:
+        try:
+            result = await self.engine.generate(kind, body)
+        except EngineError as err:
+            yield error_item(err)
+            return
+        if isinstance(result, dict):
+            yield {"type": "response", "body": result}
+            return
+        yield {"type": "stream"}
+        async for line in result:  # cancellation here closes the engine's generator, which aborts
+            yield line
+
+    async def count_prompt_tokens(self, kind: Kind, body: dict) -> dict:
+        """`{"tokens": n}` or an error item (never raises for a bad request)."""
+        try:
+            return {"tokens": await self.engine.count_prompt_tokens(kind, body)}
+        except EngineError as err:
+            return error_item(err)
+
+    def inflight(self) -> int:
+        return self.engine.load().running
+
+    async def check_health(self) -> None:
+        await self.engine.check_health()
+
+    def shutdown(self) -> None:
+        self.engine.shutdown()
