@@ -180,18 +180,30 @@ def best_allocation(
 
 
 def overload_allocation(
-    views: list[ModelView], demand: Demand, budget: float, scales: Mapping[str, float], curve: QualityCurve
+    views: list[ModelView],
+    demand: Demand,
+    budget: float,
+    scales: Mapping[str, float],
+    curve: QualityCurve,
+    base: Mapping[str, int] | None = None,
 ) -> Allocation:
-    """More demand than the budget can carry: start from the minimum fleet and add,
-    one replica at a time, the one with the most quality-weighted goodput per GPU
-    (useful capacity x quality / GPUs) that still fits."""
+    """More demand than the budget can carry: start from the minimum fleet plus `base`
+    (replicas already on their way, which are kept while they fit) and add, one replica at a
+    time, the one with the most quality-weighted goodput per GPU (useful capacity x quality /
+    GPUs) that still fits. Budget left once no replica adds useful capacity still goes to
+    replicas (best quality x capacity per GPU first): demand exceeds capacity, so no unit idles."""
     reps = {v.id: v.min for v in views}
+    used = sum(v.gpus * v.min for v in views)
+    for v in sorted(views, key=lambda v: -v.quality):
+        while base and reps[v.id] < min(base.get(v.id, 0), v.max) and used + v.gpus <= budget + 1e-9:
+            reps[v.id] += 1
+            used += v.gpus
     left_pin = dict(demand.pinned)
     pool_left = {v.id: demand.pool_work(v) for v in views}  # pool expressed in each model's work units
     pool_frac_left = 1.0
     taken: dict[str, float] = {v.id: 0.0 for v in views}
 
-    def absorb(v: ModelView) -> float:
+    def absorb(v: ModelView) -> None:
         nonlocal pool_frac_left
         cap = v.capacity * scales.get(v.id, 1.0)
         use_pin = min(cap, left_pin.get(v.id, 0.0))
@@ -200,20 +212,18 @@ def overload_allocation(
         frac = min(pool_frac_left, rest / pool_left[v.id]) if pool_left[v.id] > 0 else 0.0
         pool_frac_left -= frac
         taken[v.id] += frac
-        return use_pin + frac * pool_left[v.id]
 
     for v in views:
-        for _ in range(v.min):
+        for _ in range(reps[v.id]):
             absorb(v)
-    used = sum(v.gpus * v.min for v in views)
     while True:
-        best, best_score = None, 0.0
+        best, best_score = None, (0.0, 0.0)
         for v in views:
             if reps[v.id] >= v.max or used + v.gpus > budget + 1e-9:
                 continue
             cap = v.capacity * scales.get(v.id, 1.0)
             useful = min(cap, left_pin.get(v.id, 0.0) + pool_frac_left * pool_left[v.id])
-            score = useful * v.quality / max(v.gpus, 1e-3)
+            score = (useful * v.quality / max(v.gpus, 1e-3), cap * v.quality / max(v.gpus, 1e-3))
             if score > best_score:
                 best, best_score = v, score
         if best is None:

@@ -65,7 +65,9 @@ def decide(snapshot: ScalingSnapshot, fleet: FleetConfig, state: PolicyState, no
         return _hold(views, state, cfg, budget, now, why), replace(state, last_at=now)
     scales = _learn_capacity(views, snapshot, state, fleet.slo.ttft_p95_ms)
     demand = measure_demand(views, snapshot.models, cfg.scaling.backlog_drain_s)
-    raw, why = _allocate(views, demand, budget, cfg, scales)
+    # Replicas starting now (within the current target) are capacity on its way: kept unless the budget forces them out.
+    starting = {v.id: min(state.models[v.id].target, snapshot.models.get(v.id, _NOSIG).pending_replicas) for v in views}
+    raw, why = _allocate(views, demand, budget, cfg, scales, starting)
     raw_targets, bridge_why = _bridge(views, demand, raw.replicas, snapshot, budget, cfg, scales)
     low, _ = best_allocation(
         views, demand, budget, cfg, scales, cfg.scaling.target_utilization - cfg.scaling.hysteresis
@@ -139,7 +141,12 @@ def _learn_capacity(
 
 
 def _allocate(
-    views: list[ModelView], demand: Demand, budget: float, cfg: AutoscalerConfig, scales: Mapping[str, float]
+    views: list[ModelView],
+    demand: Demand,
+    budget: float,
+    cfg: AutoscalerConfig,
+    scales: Mapping[str, float],
+    starting: Mapping[str, int],
 ) -> tuple[Allocation, str]:
     minimum = sum(v.gpus * v.min for v in views)
     if minimum > budget + 1e-9:
@@ -151,7 +158,7 @@ def _allocate(
         )
     chosen, ideal = best_allocation(views, demand, budget, cfg, scales, cfg.scaling.target_utilization)
     if chosen is None:
-        c = overload_allocation(views, demand, budget, scales, cfg.router_quality_curve)
+        c = overload_allocation(views, demand, budget, scales, cfg.router_quality_curve, starting)
         return c, f"overload: {budget:g} {_unit(cfg)} cannot carry the demand; most quality-weighted goodput per unit"
     if ideal is not None and ideal.quality > chosen.quality + cfg.max_quality_drop + 1e-9:
         return chosen, (
@@ -202,6 +209,7 @@ def _bridge(
 
 class _NoSignals:
     ready_replicas = 0
+    pending_replicas = 0
 
 
 _NOSIG = _NoSignals()
@@ -260,29 +268,43 @@ def _fit_budget(
     budget: float,
     reasons: dict[str, str],
 ) -> None:
-    """Trim `final` in place until it fits `budget`: first replicas that are above the
-    raw plan and not ready (they carry nothing), then scale-ups beyond what is ready,
-    then anything above the raw plan. The raw plan fits, so this terminates fitting
-    (or at the minimum fleet when the budget is below it)."""
+    """Make `final` fit `budget`, in place. Replicas that are ready or starting are kept
+    unless the budget forces them out (then starting ones above the raw plan go first, then
+    starting ones, then ready ones above the raw plan, then any above the minimum); new
+    replicas are then added back, those of the raw plan first, while they fit, so a big
+    replica that does not fit leaves its units to smaller ones."""
+    sig = {v.id: snapshot.models.get(v.id, _NOSIG) for v in views}
+    ready = {v.id: min(final[v.id], sig[v.id].ready_replicas) for v in views}
+    keep = {
+        v.id: min(final[v.id], max(min(v.min, final[v.id]), ready[v.id] + sig[v.id].pending_replicas)) for v in views
+    }
+    wanted = dict(final)
 
-    def ready(v: ModelView) -> int:
-        return snapshot.models.get(v.id, _NOSIG).ready_replicas
+    def value(v: ModelView) -> float:
+        return v.quality * v.capacity / max(v.gpus, 1e-3)
 
     phases: list[Callable[[ModelView], bool]] = [
-        lambda v: final[v.id] > raw[v.id] and final[v.id] > ready(v),
-        lambda v: final[v.id] > max(ready(v), v.min),
-        lambda v: final[v.id] > raw[v.id] and final[v.id] > v.min,
+        lambda v: keep[v.id] > max(ready[v.id], raw[v.id], v.min),
+        lambda v: keep[v.id] > max(ready[v.id], v.min),
+        lambda v: keep[v.id] > max(raw[v.id], v.min),
+        lambda v: keep[v.id] > v.min,
     ]
     for pick in phases:
-        while gpus_of(views, final) > budget + 1e-9:
+        while gpus_of(views, keep) > budget + 1e-9:
             victims = [v for v in views if pick(v)]
             if not victims:
                 break
-            v = min(victims, key=lambda v: v.quality * v.capacity / max(v.gpus, 1e-3))
-            if pick is phases[0] or pick is phases[2]:
-                v = max(victims, key=lambda v: v.gpus)
-            final[v.id] -= 1
-            reasons[v.id] = f"gpu_limit: trimmed to {final[v.id]} to fit a budget of {budget:g}"
+            keep[min(victims, key=lambda v: (value(v), -v.gpus)).id] -= 1
+    used = gpus_of(views, keep)
+    for cap in (raw, wanted):
+        for v in sorted(views, key=lambda v: -value(v)):
+            while keep[v.id] < min(cap[v.id], wanted[v.id]) and used + v.gpus <= budget + 1e-9:
+                keep[v.id] += 1
+                used += v.gpus
+    for v in views:
+        if keep[v.id] < final[v.id]:
+            reasons[v.id] = f"gpu_limit: trimmed to {keep[v.id]} to fit a budget of {budget:g}"
+        final[v.id] = keep[v.id]
 
 
 def _routing(

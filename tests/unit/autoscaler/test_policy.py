@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 from autoscaler.policy import decide, initial_state
 from autoscaler.snapshot import GpuSupply, ModelSignals, ScalingSnapshot
 from serving.fleet.schema import parse_fleet
@@ -115,3 +117,49 @@ def test_cpu_budget_on_the_embedded_fleet_moves_auto_to_small_and_back():
     ready = {small: 1, large: 1}
     p = step(2)
     assert routing_changes(p.routing)["allowed_tiers"] is None  # large ready: traffic goes back
+
+
+def _signals(rs, rl, pending_l, out, inp):
+    half = dict(arrival_rps=3, input_tokens_per_s=inp / 2, output_tokens_per_s=out / 2)
+    return {
+        "s": ModelSignals(ready_replicas=rs, **half),
+        "l": ModelSignals(ready_replicas=rl, pending_replicas=pending_l, **half),
+    }
+
+
+def test_overload_period_does_not_stop_a_starting_large_replica(gfleet):
+    """The flap of issue 13: a 70B replica has been starting for minutes when one period's
+    demand spikes into overload; the plan must add small replicas around it, not stop it."""
+    st, t = initial_state(gfleet), 0.0
+    for _ in range(45):  # 3.75 min: the plan keeps one large replica, which is still starting
+        p, st = decide(ScalingSnapshot(_signals(2, 0, 1, 2000, 10000), GpuSupply(8), t), gfleet, st, t)
+        t += 5
+    assert p.targets["l"].replicas == 1
+    p, st = decide(ScalingSnapshot(_signals(2, 0, 1, 40000, 100000), GpuSupply(8), t), gfleet, st, t)
+    assert "overload" in p.reason
+    assert p.targets["l"].replicas == 1, p.targets["l"].reason  # capacity on its way: kept
+    assert p.targets["s"].replicas == 4 and p.gpus_planned == 8  # the rest of the budget goes to small
+    for _ in range(40):  # overload persists: the starting replica is still not stopped by choice
+        t += 5
+        p, st = decide(ScalingSnapshot(_signals(4, 0, 1, 40000, 100000), GpuSupply(8), t), gfleet, st, t)
+        assert p.targets["l"].replicas == 1
+    t += 5  # the budget shrinks to 4: now the budget forces it
+    p, st = decide(ScalingSnapshot(_signals(4, 0, 1, 40000, 100000), GpuSupply(4), t), gfleet, st, t)
+    assert p.targets["l"].replicas == 0 and p.targets["s"].replicas == 4
+
+
+def test_no_budget_unit_idle_in_overload():
+    """Issue 13: after an overload burst the budget came back to 2 and one plan held 1 of 2 units
+    idle (the backlog is queued on the small model, which is at its max). Demand above what the
+    budget carries: every unit holds a replica."""
+    d = gpu_fleet_dict()
+    d["models"][0]["replicas"] = {"min": 1, "max": 1}
+    d["models"][1]["resources"] = {"gpus": 1}
+    d["models"][1]["replicas"] = {"min": 0, "max": 1, "initial": 1}
+    f = parse_fleet(d, "t")
+    st = initial_state(f)
+    st = replace(st, models={**st.models, "l": replace(st.models["l"], target=0)})
+    sig = {"s": ModelSignals(queue_depth=2000, ready_replicas=1), "l": ModelSignals()}
+    p, _ = decide(ScalingSnapshot(sig, GpuSupply(2), 0.0), f, st, 0.0)
+    assert "overload" in p.reason
+    assert p.gpus_planned == 2, p.summary()
