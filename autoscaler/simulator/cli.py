@@ -11,7 +11,8 @@ from autoscaler.simulator.policies import build_policy
 from autoscaler.simulator.report import table, write
 from autoscaler.simulator.run import simulate
 from autoscaler.simulator.scenario import Scenario, ScenarioError, load_sim_scenario
-from autoscaler.simulator.traces import Trace, TraceError, load_sim_trace
+from autoscaler.simulator.traces import Trace, TraceError
+from autoscaler.simulator.workloads import scenario_trace
 from serving.fleet.schema import FleetConfig, FleetConfigError, load_fleet
 
 
@@ -38,23 +39,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def load_run(scenario: str | Path, data_dir: str | None = None) -> tuple[Scenario, FleetConfig, Trace]:
+    """The scenario, its fleet and its trace window. Raises ScenarioError, TraceError, FleetConfigError."""
+    sc, fleet_path = load_sim_scenario(scenario)
+    if data_dir:
+        sc = sc.model_copy(update={"data_dir": data_dir})
+    fleet = load_fleet(fleet_path)
+    missing = [m for m in fleet.model_ids if m not in sc.profiles]
+    if missing:
+        raise ScenarioError(f"{scenario}: profiles: no profile for model(s) {', '.join(missing)}")
+    return sc, fleet, scenario_trace(sc)
+
+
 def run(args: argparse.Namespace) -> int:
     """Simulate every policy on the same trace; print the table; write the outputs."""
     try:
-        sc, fleet_path = load_sim_scenario(args.scenario)
-        if args.data_dir:
-            sc = sc.model_copy(update={"data_dir": args.data_dir})
-        fleet = load_fleet(fleet_path)
-        missing = [m for m in fleet.model_ids if m not in sc.profiles]
-        if missing:
-            raise ScenarioError(f"{args.scenario}: profiles: no profile for model(s) {', '.join(missing)}")
-        path = Path(sc.trace.path)
-        path = path if path.is_absolute() else sc.resolved_data_dir() / path
-        trace = load_sim_trace(path, sc.trace.format, sc.trace.timestamp_unit).window(
-            sc.trace.start_s, sc.trace.duration_s, sc.trace.time_scale
-        )
-        if not len(trace):
-            raise TraceError(f"{path}: no requests in the selected window")
+        sc, fleet, trace = load_run(args.scenario, args.data_dir)
     except (ScenarioError, TraceError, FleetConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

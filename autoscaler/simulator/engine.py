@@ -15,7 +15,9 @@ import numpy as np
 
 from autoscaler.simulator.profiles import ReplicaProfile
 
-OK, REJECTED = 1, 2
+OK, REJECTED, FAILED, TOO_LONG = 1, 2, 3, 4
+"""Request outcomes: answered; rejected (429, queue timeout, never answered); failed (its replica
+died after the first token); too long for every context window (the gateway answers 400)."""
 
 
 @dataclass
@@ -79,6 +81,9 @@ class Replica:
         pending = float(self.pre[prefilling].sum())
         chunk = min(max(p.max_batched_tokens - b_dec, 1), pending)
         tau_ms = p.t0_ms + p.t1_ms * b_dec + p.prefill_ms_per_token * chunk
+        if p.kv_ms_per_token and b_dec:  # attention reads every decoding sequence's context
+            ids = self.ids[decoding]
+            tau_ms += p.kv_ms_per_token * float((req.n_in[ids] + req.n_out[ids] - self.dec[decoding]).sum())
         iters = dt * 1000.0 / tau_ms
         if pending > 0:
             self._prefill(now, dt, iters * chunk, prefilling, req)
@@ -187,13 +192,17 @@ class Fleet:
                 self.replicas[m].append(Replica(m, self.gpus[m], node, self.profiles[m], now))
 
     def kill_nodes(self, nodes: list[int], req: Requests) -> None:
-        """Replicas on dead nodes vanish; their requests go back to the queue head; the
-        replicas come back as pending (as Kubernetes would reschedule the pods)."""
+        """Replicas on dead nodes vanish; requests still in prefill go back to the queue head
+        (retried), streams that had begun fail; the replicas come back as pending (as
+        Kubernetes would reschedule the pods)."""
         for m, reps in enumerate(self.replicas):
             for r in [r for r in reps if r.node in nodes]:
                 reps.remove(r)
                 for rid in r.ids[::-1]:
-                    self.queues[m].appendleft(int(rid))
+                    if np.isnan(req.ttft[rid]):
+                        self.queues[m].appendleft(int(rid))
+                    else:
+                        req.status[rid] = FAILED
                 if not r.draining:
                     self.pending[m] += 1
 

@@ -1,6 +1,9 @@
 """Run one policy over one scenario: the clock, arrivals, routing, control, metrics.
 
-`simulate` is deterministic for a given scenario (seeded routing draws).
+`simulate` is deterministic for a given scenario (seeded routing draws). Start
+(`scenario.start`): `steady` (default) puts each policy's own steady state for the first
+minute's load in place, ready, before the first request; `cold` starts every policy from
+the same fleet, the models' initial replicas.
 """
 
 from __future__ import annotations
@@ -10,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import TypedDict
 
 import numpy as np
-from numpy.typing import NDArray
 
-from autoscaler.allocation import ModelView, QualityCurve, build_views, expected_quality
-from autoscaler.simulator.engine import OK, REJECTED, Cluster, Fleet, Requests
+from autoscaler.allocation import build_views
+from autoscaler.simulator.engine import REJECTED, TOO_LONG, Cluster, Fleet, Requests
+from autoscaler.simulator.metrics import BucketSeries, SimTotals, buckets, totals
 from autoscaler.simulator.policies import SimPolicy
 from autoscaler.simulator.scenario import Scenario
 from autoscaler.simulator.traces import Trace
@@ -21,21 +24,6 @@ from autoscaler.snapshot import GpuSupply, ModelSignals, ScalingSnapshot
 from serving.fleet.schema import FleetConfig
 
 _TTFT_WINDOW_S = 30.0
-
-
-class SimTotals(TypedDict, total=False):
-    """Totals of one run (`None`: nothing to measure, e.g. no request served)."""
-
-    requests: int
-    slo_attainment: float
-    ttft_p95_s: float | None
-    rejected_share: float
-    gpu_hours: float
-    cost_usd: float
-    cost_per_1m_tokens: float | None
-    expected_quality: float | None
-    quality_within_slo: float
-    duration_s: float
 
 
 class ControlSeries(TypedDict, total=False):
@@ -46,15 +34,6 @@ class ControlSeries(TypedDict, total=False):
     held: list[float]
     ready: dict[str, list[int]]
     shares: dict[str, list[float]]
-
-
-class BucketSeries(TypedDict, total=False):
-    """One entry per `bucket_s` of arrivals (`None`: no request arrived, or none served, in the bucket)."""
-
-    t: list[float]
-    slo_attainment: list[float | None]
-    rejected_share: list[float | None]
-    expected_quality: list[float | None]
 
 
 Reason = tuple[float, str, dict[str, str], str]
@@ -90,6 +69,9 @@ class _Sim:
         self.u_route = rng.random(len(trace))
         self.req.auto = rng.random(len(trace)) < sc.auto_fraction
         self.cum = np.array([1.0] + [0.0] * (len(self.ids) - 1))
+        self.ctx = np.array([m.engine.max_model_len for m in ms], dtype=float)
+        q = {v.id: v.quality for v in build_views(fleet)}
+        self.by_quality = sorted(range(len(self.ids)), key=lambda k: -q[self.ids[k]])
         self.slo_s = fleet.slo.ttft_p95_ms / 1000.0
         self.series: ControlSeries = {
             "t": [],
@@ -107,9 +89,19 @@ class _Sim:
         self.cum = np.cumsum([shares.get(i, 0.0) / total for i in self.ids])
 
     def route(self, rid: int) -> int:
+        """The model a request goes to, or -1 when its prompt + output fit no context window it
+        may use (the gateway answers 400). `auto` goes by the shares, but only to models whose
+        context window fits it (the router's filter): the fitting model with the largest share."""
+        need = self.req.n_in[rid] + self.req.n_out[rid]
         if not self.req.auto[rid]:
-            return self.ids.index(self.top)
-        return int(min(np.searchsorted(self.cum, self.u_route[rid], side="right"), len(self.ids) - 1))
+            k = self.ids.index(self.top)
+            return k if self.ctx[k] >= need else -1
+        k = int(min(np.searchsorted(self.cum, self.u_route[rid], side="right"), len(self.ids) - 1))
+        if self.ctx[k] >= need:
+            return k
+        share = np.diff(self.cum, prepend=0.0)
+        fits = [j for j in self.by_quality if self.ctx[j] >= need]
+        return max(fits, key=lambda j: share[j]) if fits else -1
 
     def snapshot(self, now: float, lo: int, hi: int) -> ScalingSnapshot:
         req, period = self.req, max(self.fleet.autoscaler.period_s, 1e-9)
@@ -136,8 +128,41 @@ class _Sim:
         supply = GpuSupply(self.cluster.gpus, self.cluster.gpus - self.cluster.held, pending, "simulated")
         return ScalingSnapshot(models, supply, now)
 
+    def warm_up(self) -> tuple[dict[str, int], dict[str, float]]:
+        """The policy's own steady state on the first minute's load: it decides 16 times, 5 min
+        apart (cooldowns and stabilization pass), on signals of that load split by its own
+        shares, with the replicas it asked for ready and Little's-law in-flight counts."""
+        req = self.req
+        span = min(60.0, float(req.arrival[-1]) + 1.0)
+        n = int(np.searchsorted(req.arrival, span))
+        rps, auto = n / span, float(req.auto[:n].mean()) if n else 1.0
+        mean_in, mean_out = (float(req.n_in[:n].mean()), float(req.n_out[:n].mean())) if n else (0.0, 0.0)
+        targets = {mid: self.fleet.model(mid).replicas.start for mid in self.ids}
+        shares: dict[str, float] = {self.top: 1.0}
+        for i in range(16):
+            now = -300.0 * (16 - i)
+            total = sum(shares.values()) or 1.0
+            models: dict[str, ModelSignals] = {}
+            for k, mid in enumerate(self.ids):
+                moved = auto * shares.get(mid, 0.0) / total
+                frac = moved + (1 - auto) * (mid == self.top)
+                p = self.fleet_sim.profiles[k]
+                latency = (p.prefill_ms_per_token * mean_in + 1.3 * p.t0_ms * mean_out) / 1000.0
+                models[mid] = ModelSignals(
+                    arrival_rps=rps * frac,
+                    input_tokens_per_s=rps * frac * mean_in,
+                    output_tokens_per_s=rps * frac * mean_out,
+                    in_flight=round(rps * frac * latency),
+                    ready_replicas=targets.get(mid, 0),
+                    movable_fraction=moved / frac if frac > 0 else 1.0,
+                )
+            supply = GpuSupply(self.cluster.gpus, 0.0, 0.0, "simulated")
+            targets, shares = self.policy.control(ScalingSnapshot(models, supply, now), now)
+        return targets, shares
+
     def control(self, now: float, lo: int, hi: int, warm: bool = False) -> None:
-        targets, shares = self.policy.control(self.snapshot(now, lo, hi), now)
+        snap = self.snapshot(now, lo, hi)
+        targets, shares = self.warm_up() if warm else self.policy.control(snap, now)
         for k, mid in enumerate(self.ids):
             self.fleet_sim.reconcile(k, targets.get(mid, 0), now)
         if warm:  # the fleet is up before the trace starts
@@ -148,6 +173,9 @@ class _Sim:
         plan = self.policy.last_plan
         if plan is not None:
             self.reasons.append((now, plan.reason, {m: t.reason for m, t in plan.targets.items()}, plan.routing.reason))
+        self.record(now)
+
+    def record(self, now: float) -> None:
         s = self.series
         s["t"].append(now)
         s["gpus"].append(self.cluster.gpus)
@@ -165,7 +193,14 @@ def simulate(
     req, dt, period = sim.req, sc.tick_s, fleet.autoscaler.period_s
     end = float(trace.arrival_s[-1]) + 2 * sc.queue_timeout_s
     events = [(e.at_min * 60.0, e.gpus_fraction) for e in sc.events]
-    sim.control(0.0, 0, 0, warm=True)
+    if sc.start == "cold":  # every policy from the fleet's initial replicas, ready; it scales from there
+        for k, mid in enumerate(sim.ids):
+            sim.fleet_sim.reconcile(k, fleet.model(mid).replicas.start, 0.0)
+            for r in sim.fleet_sim.replicas[k]:
+                r.ready_at = 0.0
+        sim.record(0.0)  # the first decision comes after one period of signals, as in the live loop
+    else:
+        sim.control(0.0, 0, 0, warm=True)
     ptr, last_ctl_ptr, next_ctl, gpu_s = 0, 0, period, 0.0
     n_ticks, tick = int(np.ceil(end / dt)), 0
     while tick < n_ticks:
@@ -178,7 +213,10 @@ def simulate(
         for rid in range(ptr, hi):
             k = sim.route(rid)
             req.model[rid] = k
-            sim.fleet_sim.enqueue(k, rid, req)
+            if k < 0:
+                req.status[rid] = TOO_LONG
+            else:
+                sim.fleet_sim.enqueue(k, rid, req)
         ptr = hi
         sim.fleet_sim.step(t, dt, req, sc.queue_timeout_s)
         gpu_s += sim.fleet_sim.held_gpus() * dt
@@ -196,63 +234,9 @@ def simulate(
 
 def _result(sim: _Sim, name: str, gpu_s: float, end: float) -> SimResult:
     req, fleet, sc = sim.req, sim.fleet, sim.sc
-    views = build_views(fleet)
-    curve = fleet.autoscaler.router_quality_curve
-    price = fleet.autoscaler.price_per_gpu_hour
-    ok = req.status == OK
-    within = ok & (req.ttft <= sim.slo_s)
-    tokens = float((req.n_in[ok] + req.n_out[ok]).sum())
-    cost = gpu_s / 3600.0 * price
-    totals: SimTotals = {
-        "requests": int(len(req.arrival)),
-        "slo_attainment": float(within.mean()),
-        "ttft_p95_s": float(np.nanpercentile(np.where(ok, req.ttft, np.nan), 95)) if ok.any() else None,
-        "rejected_share": float((req.status != OK).mean()),
-        "gpu_hours": gpu_s / 3600.0,
-        "cost_usd": cost,
-        "cost_per_1m_tokens": cost / tokens * 1e6 if tokens else None,
-        "expected_quality": _quality(req, ok, sim.ids, views, curve),
-        # Quality delivered per arriving request: answers outside the TTFT SLO (or never given) count 0.
-        "quality_within_slo": (_quality(req, within, sim.ids, views, curve) or 0.0) * float(within.mean()),
-        "duration_s": end,
-    }
-    edges = np.arange(0.0, end + sc.bucket_s, sc.bucket_s)
-    bucket = np.clip(np.digitize(req.arrival, edges) - 1, 0, len(edges) - 1)
-    b_slo: list[float | None] = []
-    b_rej: list[float | None] = []
-    b_q: list[float | None] = []
-    for i in range(len(edges) - 1):
-        sel = bucket == i
-        b_slo.append(float(within[sel].mean()) if sel.any() else None)
-        b_rej.append(float((req.status[sel] != OK).mean()) if sel.any() else None)
-        b_q.append(_quality(req, ok & sel, sim.ids, views, curve) if (ok & sel).any() else None)
-    buckets: BucketSeries = {
-        "t": edges[:-1].tolist(),
-        "slo_attainment": b_slo,
-        "rejected_share": b_rej,
-        "expected_quality": b_q,
-    }
-    return SimResult(name, totals, sim.series, buckets, sim.reasons)
-
-
-def _quality(
-    req: Requests, sel: NDArray[np.bool_], ids: list[str], views: list[ModelView], curve: QualityCurve
-) -> float | None:
-    """Expected quality of served requests: auto ones by the realized shares through the
-    router curve, pinned ones at their model's quality."""
-    if not sel.any():
-        return None
-    auto = sel & req.auto
-    qual = {v.id: v.quality for v in views}
-    parts: list[float] = []
-    weights: list[int] = []
-    if auto.any():
-        counts = np.bincount(req.model[auto], minlength=len(ids))
-        shares = {mid: counts[k] / counts.sum() for k, mid in enumerate(ids)}
-        parts.append(expected_quality(views, shares, curve))
-        weights.append(auto.sum())
-    pinned = sel & ~req.auto
-    if pinned.any():
-        parts.append(float(np.mean([qual[ids[k]] for k in req.model[pinned]])))
-        weights.append(pinned.sum())
-    return float(np.average(parts, weights=weights))
+    views, curve = build_views(fleet), fleet.autoscaler.router_quality_curve
+    tot = totals(req, sim.ids, views, curve, sim.slo_s, gpu_s, fleet.autoscaler.price_per_gpu_hour)
+    tot["duration_s"] = end
+    tot["start"] = sc.start
+    series = buckets(req, sim.ids, views, curve, sim.slo_s, end, sc.bucket_s)
+    return SimResult(name, tot, sim.series, series, sim.reasons)

@@ -30,6 +30,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Burst(_Strict):
+    at_min: float = Field(ge=0, description="Simulated minute the burst starts.")
+    minutes: float = Field(gt=0, description="How long it lasts.")
+    factor: float = Field(gt=0, le=100, description="Arrival-rate multiplier during the burst.")
+
+
+class Diurnal(_Strict):
+    period_min: float = Field(gt=0, description="Simulated minutes from trough to trough.")
+    low: float = Field(ge=0, le=100, description="Rate multiplier at the trough (t = 0).")
+    high: float = Field(gt=0, le=100, description="Rate multiplier at the peak (half a period).")
+
+
 class SimTraceSpec(_Strict):
     path: str = Field(description="Trace file, relative to the data directory unless absolute.")
     format: Literal["csv", "jsonl"] | None = Field(None, description="Default: from the suffix.")
@@ -37,6 +49,8 @@ class SimTraceSpec(_Strict):
     time_scale: float = Field(1.0, gt=0, le=1000, description="2.0 replays the trace twice as fast.")
     start_s: float = Field(0, ge=0, description="Skip this much of the trace (original clock).")
     duration_s: float | None = Field(None, gt=0, description="Take this much of the trace (original clock).")
+    bursts: list[Burst] = Field(default_factory=list, description="Generated bursts on top of the trace.")
+    diurnal: Diurnal | None = Field(None, description="A generated diurnal ramp of the arrival rate.")
 
 
 class GpuSpec(_Strict):
@@ -79,6 +93,11 @@ class Scenario(_Strict):
     queue_timeout_s: float = Field(60, gt=0, description="Queued longer than this: the client gives up.")
     auto_fraction: float = Field(1.0, ge=0, le=1, description="Share of requests sent as model=auto.")
     bucket_s: float = Field(60, gt=0, description="Time-series resolution of the report.")
+    start: Literal["steady", "cold"] = Field(
+        "steady",
+        description="steady: each policy starts from its own steady state for the first minute's load; "
+        "cold: every policy starts from the models' initial replicas.",
+    )
     seed: int = 0
 
     @model_validator(mode="after")
