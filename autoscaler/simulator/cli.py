@@ -7,8 +7,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from autoscaler.simulator.hindsight import hindsight_for
 from autoscaler.simulator.policies import build_policy
-from autoscaler.simulator.report import table, write
+from autoscaler.simulator.report import add_gaps, table, write
 from autoscaler.simulator.run import simulate
 from autoscaler.simulator.scenario import Scenario, ScenarioError, load_sim_scenario
 from autoscaler.simulator.traces import Trace, TraceError
@@ -61,11 +62,14 @@ def run(args: argparse.Namespace) -> int:
     if args.capacity:
         return _capacity(sc, fleet, trace, Path(args.out))
     results = []
-    for name in args.policies or sc.policies:
-        policy = build_policy(name, fleet, sc.gpus.total, sc.baselines)
+    names = args.policies or sc.policies
+    hs = hindsight_for(sc, fleet, trace) if {"upper_bound", "static_optimum"} & set(names) else None
+    for name in names:
+        policy = build_policy(name, fleet, sc, hs)
         results.append(simulate(sc, fleet, trace, policy, progress=_bar(name)))
         _bar(name)(1.0)
         sys.stderr.write("\n")
+    add_gaps(results)
     print(table(results))
     files = write(Path(args.out), sc.name, results, plots=not args.no_plots)
     print("wrote " + ", ".join(str(f) for f in files))

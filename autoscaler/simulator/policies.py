@@ -6,6 +6,13 @@
   rest to the cheapest; traffic split by capacity.
 - queue_based: what Ray Serve does by default, per model: replicas =
   ongoing requests / target, with up/down delays, no GPU awareness; fixed shares.
+- priority_trade: Dynamo's planner shape: each pool sizes itself for its own load (work
+  tokens/s plus queued work, at `target_utilization` of its configured capacity); when the
+  pools together ask for more GPUs than exist, the least important pool (lowest quality)
+  donates first. Fixed shares, as queue_based.
+- static_optimum: the one fleet and split best for the whole trace, chosen in hindsight
+  (hindsight.py), never changed.
+- upper_bound: the hindsight plan per window, replicas started ahead by their start-up time.
 - petit: :func:`autoscaler.policy.decide`, exactly as the live controller runs it.
 """
 
@@ -14,9 +21,11 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
-from autoscaler.allocation import build_views
+from autoscaler.allocation import build_views, measure_demand
+from autoscaler.helpers import replicas_for
 from autoscaler.policy import decide, initial_state
-from autoscaler.simulator.scenario import Baselines
+from autoscaler.simulator.hindsight import Hindsight
+from autoscaler.simulator.scenario import Baselines, Scenario
 from autoscaler.snapshot import Plan, ScalingSnapshot
 from serving.fleet.schema import FleetConfig
 
@@ -112,8 +121,69 @@ class QueueBasedPolicy:
         return dict(self.targets), dict(self.shares)
 
 
-def build_policy(name: str, fleet: FleetConfig, gpus: int, b: Baselines) -> SimPolicy:
-    """A fresh policy object by scenario name."""
+class PriorityTradePolicy:
+    """Per-pool sizing with a priority trade of the GPU budget (see the module docstring)."""
+
+    last_plan: Plan | None = None
+    name = "priority_trade"
+
+    def __init__(self, fleet: FleetConfig, b: Baselines):
+        self.views, self.cfg = build_views(fleet), fleet.autoscaler
+        top, cheap = self.views[-1], self.views[0]
+        self.shares = {top.id: b.fixed_strong_share, cheap.id: 1 - b.fixed_strong_share}
+        self.targets = {m.id: m.replicas.start for m in fleet.models}
+
+    def control(self, snap: ScalingSnapshot, now: float) -> tuple[dict[str, int], dict[str, float]]:
+        sc = self.cfg.scaling
+        demand = measure_demand(self.views, snap.models, sc.backlog_drain_s)
+        want = {}
+        for v in self.views:
+            s = snap.models[v.id]
+            load = demand.pinned[v.id] + s.movable_fraction * (
+                s.output_tokens_per_s + v.prefill_weight * s.input_tokens_per_s
+            )
+            want[v.id] = max(v.min, min(v.max, replicas_for(load, v.capacity, sc.target_utilization)))
+        budget = snap.supply.total
+        for v in self.views:  # lowest quality first: the least important pool donates
+            while sum(w.gpus * want[w.id] for w in self.views) > budget + 1e-9 and want[v.id] > v.min:
+                want[v.id] -= 1
+        self.targets = want
+        return dict(want), dict(self.shares)
+
+
+class UpperBoundPolicy:
+    """Replays the hindsight plan: each window's replicas (those of a later window started
+    ahead by their start-up time, GPUs permitting) and its shares over the ready models."""
+
+    last_plan: Plan | None = None
+    name = "upper_bound"
+
+    def __init__(self, fleet: FleetConfig, sc: Scenario, hs: Hindsight):
+        self.views, self.hs, self.period = build_views(fleet), hs, fleet.autoscaler.period_s
+        self.startup = {v.id: sc.profile(v.id).startup_s for v in self.views}
+
+    def _at(self, t: float) -> int:
+        return max(0, min(len(self.hs.plans) - 1, int(t // self.hs.window_s)))
+
+    def control(self, snap: ScalingSnapshot, now: float) -> tuple[dict[str, int], dict[str, float]]:
+        cur = self.hs.plans[self._at(now)]
+        targets = dict(cur.replicas)
+        used = sum(v.gpus * targets[v.id] for v in self.views)
+        for v in sorted(self.views, key=lambda v: -self.startup[v.id]):
+            ahead = self.hs.plans[self._at(now + self.startup[v.id] + self.period)].replicas[v.id]
+            while targets[v.id] < ahead and used + v.gpus <= snap.supply.total + 1e-9:
+                targets[v.id] += 1
+                used += v.gpus
+        shares = {m: s for m, s in cur.shares.items() if snap.models[m].ready_replicas > 0}
+        if not shares:
+            ready = [v for v in self.views if snap.models[v.id].ready_replicas > 0]
+            shares = {ready[-1].id: 1.0} if ready else dict(cur.shares)
+        return targets, shares
+
+
+def build_policy(name: str, fleet: FleetConfig, sc: Scenario, hs: Hindsight | None = None) -> SimPolicy:
+    """A fresh policy object by scenario name (`hs` is needed by upper_bound and static_optimum)."""
+    gpus, b = sc.gpus.total, sc.baselines
     if name == "petit":
         return PetitPolicy(fleet)
     if name == "large_only":
@@ -122,4 +192,12 @@ def build_policy(name: str, fleet: FleetConfig, gpus: int, b: Baselines) -> SimP
         return static_mix(fleet, gpus, b)
     if name == "queue_based":
         return QueueBasedPolicy(fleet, b)
+    if name == "priority_trade":
+        return PriorityTradePolicy(fleet, b)
+    if name in ("upper_bound", "static_optimum"):
+        if hs is None:
+            raise ValueError(f"policy '{name}' needs the hindsight plans")
+        if name == "upper_bound":
+            return UpperBoundPolicy(fleet, sc, hs)
+        return StaticPolicy("static_optimum", dict(hs.static.replicas), dict(hs.static.shares))
     raise ValueError(f"unknown policy '{name}'")

@@ -18,8 +18,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from autoscaler.simulator.profiles import BUILTIN_PROFILES, ReplicaProfile
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PolicyName = Literal["large_only", "static_mix", "queue_based", "petit"]
-POLICIES: tuple[PolicyName, ...] = ("large_only", "static_mix", "queue_based", "petit")
+PolicyName = Literal[
+    "large_only", "static_mix", "queue_based", "priority_trade", "static_optimum", "upper_bound", "petit"
+]
+POLICIES: tuple[PolicyName, ...] = (
+    "large_only",
+    "static_mix",
+    "queue_based",
+    "priority_trade",
+    "static_optimum",
+    "upper_bound",
+    "petit",
+)
 
 
 class ScenarioError(ValueError):
@@ -93,6 +103,7 @@ class Scenario(_Strict):
     queue_timeout_s: float = Field(60, gt=0, description="Queued longer than this: the client gives up.")
     auto_fraction: float = Field(1.0, ge=0, le=1, description="Share of requests sent as model=auto.")
     bucket_s: float = Field(60, gt=0, description="Time-series resolution of the report.")
+    window_s: float = Field(60, gt=0, description="upper_bound: the hindsight planner's window.")
     start: Literal["steady", "cold"] = Field(
         "steady",
         description="steady: each policy starts from its own steady state for the first minute's load; "

@@ -33,8 +33,8 @@ def scenario(tmp_path: Path, rows: list[tuple[float, int, int]], extra: str = ""
 def run_all(path: Path) -> dict[str, dict]:
     sc, fleet, trace = load_run(path)
     out = {}
-    for name in sc.policies:
-        r = simulate(sc, fleet, trace, build_policy(name, fleet, sc.gpus.total, sc.baselines))
+    for name in ("large_only", "static_mix", "queue_based", "priority_trade", "petit"):
+        r = simulate(sc, fleet, trace, build_policy(name, fleet, sc))
         out[name] = r.totals
     return out
 
@@ -75,8 +75,8 @@ def test_cold_start_is_the_same_fleet_for_every_policy(tmp_path):
     rows = [(i * 0.1, 800, 150) for i in range(3000)]
     sc, fleet, trace = load_run(scenario(tmp_path, rows, "start: cold\n"))
     first = {}
-    for name in sc.policies:
-        r = simulate(sc, fleet, trace, build_policy(name, fleet, sc.gpus.total, sc.baselines))
+    for name in ("large_only", "static_mix", "queue_based", "priority_trade", "petit"):
+        r = simulate(sc, fleet, trace, build_policy(name, fleet, sc))
         first[name] = {m: ys[0] for m, ys in r.control["ready"].items()}
         assert r.totals["start"] == "cold"
     assert all(f == first["petit"] for f in first.values()), first
@@ -87,7 +87,7 @@ def test_petit_reaches_its_fleet_from_a_cold_start_as_fast_as_startup_allows(tmp
     """Issue 13: from the initial fleet, Petit must begin scaling at its first period, not minutes later."""
     rows = [(i * 0.02, 1000, 200) for i in range(15000)]  # 50 req/s for 5 min: far above the initial fleet
     sc, fleet, trace = load_run(scenario(tmp_path, rows, "start: cold\ngpus: {total: 32, per_node: 4}\n"))
-    r = simulate(sc, fleet, trace, build_policy("petit", fleet, sc.gpus.total, sc.baselines))
+    r = simulate(sc, fleet, trace, build_policy("petit", fleet, sc))
     held, t = r.control["held"], r.control["t"]
     assert r.reasons[0][0] == 5.0 and "scale_up" in str(r.reasons[0][2])  # scales at its first period
     assert held[t.index(60.0)] >= 28, r.reasons[:3]  # (nearly) the whole budget within a minute
