@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("loadtest", "run a load test against an endpoint and judge it against SLAs"),
         ("autoscaler", "the GPU-scarcity autoscaler (run, budget)"),
         ("simulate", "compare autoscaling policies on a trace"),
-        ("router", "train or evaluate the cost/quality router (train, eval, live)"),
+        ("router", "train, evaluate or calibrate the cost/quality router (train, eval, live, calibrate)"),
     ):
         sub.add_parser(name, help=f"{text} (see `petit {name} -h`)", add_help=False)
     return parser
@@ -155,6 +155,7 @@ PASSTHROUGH = {
     "router train": ("serving.router.training.train", False),
     "router eval": ("serving.router.training.eval", False),
     "router live": ("serving.router.training.live", False),
+    "router calibrate": ("serving.router.training.calibrate", False),
 }
 
 

@@ -140,6 +140,26 @@ class ModelConfig(_Strict):
 PolicyName = Literal["cheapest_fit", "learned", "cascade"]
 
 
+class RoutingStateConfig(_Strict):
+    """The run-time routing state every ingress replica starts from (`petit router calibrate` fits it)."""
+
+    threshold: float | None = Field(
+        None,
+        description="Learned router: score at or above which a prompt goes to the strong tier "
+        "(None: from strong_share, else the artefact's default share).",
+    )
+    strong_share: float | None = Field(
+        None, ge=0, le=1, description="Learned router: target share of strong calls (when threshold is unset)."
+    )
+    cascade_min_mean_logprob: float = Field(
+        -0.8, le=0, description="Cascade: escalate when the small answer's mean token logprob is below this."
+    )
+    cascade_min_token_logprob: float = Field(
+        -5.0, le=0, description="Cascade: escalate when any of its token logprobs is below this."
+    )
+    cascade_buffer_tokens: int = Field(16, ge=1, le=4096, description="Cascade: streamed tokens judged first.")
+
+
 class RoutingConfig(_Strict):
     default_policy: PolicyName = Field(
         "cheapest_fit",
@@ -151,6 +171,10 @@ class RoutingConfig(_Strict):
         default_factory=list, description="Further policies a request may pick with the x-petit-policy header."
     )
     default_max_tokens: int = Field(256, ge=1, description="Assumed output length when a request sets no max_tokens.")
+    initial_state: RoutingStateConfig = Field(
+        default_factory=RoutingStateConfig,
+        description="Thresholds at start; the autoscaler and operators change them at run time.",
+    )
 
 
 class SLOConfig(_Strict):

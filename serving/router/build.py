@@ -18,7 +18,7 @@ from serving.router import artifact as artifacts
 from serving.router.policies import CascadePolicy, CheapestFitPolicy, LearnedPolicy
 from serving.router.predictor import DifficultyPredictor, Encoder, default_encoder_factory
 from serving.router.scorers import ScorerWeights
-from serving.router.state import RoutingStateHolder
+from serving.router.state import RoutingState, RoutingStateHolder
 from serving.router.types import RoutingPolicy
 
 NEEDS_PREDICTOR = frozenset({LearnedPolicy.name, CascadePolicy.name})
@@ -56,7 +56,7 @@ def build_router(
 
     The artefact is read (and torch/ONNX Runtime touched) only when `learned` or `cascade` is enabled.
     """
-    state = state or RoutingStateHolder()
+    state = state or RoutingStateHolder(RoutingState(**routing.initial_state.model_dump()))
     names = {routing.default_policy, *routing.enabled_policies}
     policies: dict[str, RoutingPolicy] = {CheapestFitPolicy.name: CheapestFitPolicy(state)}
     predictor = None

@@ -41,13 +41,22 @@ def tier_ranks(fleet: FleetSnapshot) -> dict[str, int]:
 
 
 def resolve_threshold(state: RoutingState, quantiles: list[float] | None, default_share: float) -> float:
-    """The state's threshold, else its strong share (or `default_share`) calibrated on `quantiles`."""
+    """The score threshold in force.
+
+    Without a state threshold: the state's strong share (or `default_share`) calibrated on
+    `quantiles`. With both (a calibrated threshold and the autoscaler's share under GPU
+    scarcity): the stricter of the two, so the plan's share caps the strong calls.
+    """
+
+    def of_share(share: float) -> float:
+        if not quantiles:
+            return float("inf") if share < 0.5 else float("-inf")
+        return threshold_for_share(quantiles, share)
+
     if state.threshold is not None:
-        return float(state.threshold)
-    share = state.strong_share if state.strong_share is not None else default_share
-    if not quantiles:
-        return float("inf") if share < 0.5 else float("-inf")
-    return threshold_for_share(quantiles, share)
+        cap = -float("inf") if state.strong_share is None else of_share(state.strong_share)
+        return max(float(state.threshold), cap)
+    return of_share(state.strong_share if state.strong_share is not None else default_share)
 
 
 def gate(request: RouteRequest, state: RoutingState, threshold: float) -> Gate:

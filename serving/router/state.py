@@ -30,7 +30,7 @@ class RoutingState:
     - `threshold`: routing score at or above which a prompt goes to the strong tier;
       None: derive it from `strong_share` (or the artefact's default share).
     - `strong_share`: target share of strong-tier calls, calibrated into a threshold
-      on the artefact's score sample (ignored when `threshold` is set).
+      on the artefact's score sample; with `threshold` set, a cap (the stricter wins).
     - `allowed_tiers`: tiers that may answer `auto` requests (None: all).
     - `downgrade_share`: share of strong-routed requests (that allow it) sent one
       gate lower, e.g. while GPUs are short.

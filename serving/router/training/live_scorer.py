@@ -9,7 +9,9 @@ Each line of ``serving/router/training/data/live_questions.jsonl`` is
 - ``numeric``: the last number in the reply (commas as thousands separators
   allowed) equals the answer within 1e-6 relative tolerance;
 - ``contains``: the normalised reply contains the answer; ``|`` separates
-  accepted alternatives (``"Paris|paris"``).
+  accepted alternatives (``"Paris|paris"``);
+- ``choice``: a multiple-choice letter (A-J): the first standalone option letter
+  in the reply (``"B"``, ``"B."``, ``"(B) paris"``, ``"Answer: B"``) equals the answer.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-KINDS = ("exact", "numeric", "contains")
+KINDS = ("exact", "numeric", "contains", "choice")
 QUESTIONS_PATH = Path(__file__).resolve().parent / "data" / "live_questions.jsonl"
+_OPTION_LINE = re.compile(r"^\(?([A-J])[.)]\s", re.M)
 _NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?")
 
 
@@ -38,6 +41,8 @@ class Question:
             raise ValueError("question and answer must be non-empty")
         if self.kind == "numeric":
             float(self.answer)  # raises ValueError for a non-number
+        if self.kind == "choice" and not re.fullmatch(r"[A-J]", self.answer):
+            raise ValueError(f"a choice answer is one letter A-J, got {self.answer!r}")
 
 
 def normalise(text: str) -> str:
@@ -51,8 +56,23 @@ def last_number(text: str) -> float | None:
     return float(found[-1].replace(",", "")) if found else None
 
 
+def option_letters(question: str) -> str:
+    """The option letters a question lists (lines like "B. text"); all of A-J when it lists none."""
+    found = "".join(dict.fromkeys(_OPTION_LINE.findall(question)))
+    return found or "ABCDEFGHIJ"
+
+
+def first_letter(text: str, letters: str = "ABCDEFGHIJ") -> str | None:
+    """The first standalone option letter of `letters` in `text`, after an optional leading "Answer:"."""
+    t = re.sub(r"^\s*(the )?(final )?answer( is)?\s*[:=]?\s*", "", text.strip(), flags=re.I)
+    m = re.search(rf"(?<![A-Za-z])\(?([{letters}])(?:[).:,]|\s|$)", t)
+    return m.group(1) if m else None
+
+
 def score(reply: str, q: Question) -> bool:
     """Whether `reply` answers `q` correctly under its kind's rule (see the module docstring)."""
+    if q.kind == "choice":
+        return first_letter(reply, option_letters(q.question)) == q.answer
     if q.kind == "numeric":
         got = last_number(reply)
         return got is not None and math.isclose(got, float(q.answer), rel_tol=1e-6, abs_tol=1e-9)
