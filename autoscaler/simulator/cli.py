@@ -27,7 +27,15 @@ def _bar(policy: str) -> Callable[[float], None]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scenario", help="scenario YAML (see autoscaler/README.md)")
+    p.add_argument("scenario", nargs="?", help="scenario YAML (see autoscaler/README.md)")
+    p.add_argument(
+        "--zoo",
+        nargs="?",
+        const="",
+        help="instead: run every scenario of a folder (default autoscaler/examples/zoo) and write one "
+        "table, zoo.json + zoo.md, under --out",
+    )
+    p.add_argument("--short", action="store_true", help="with --zoo: the short versions (the unit tests')")
     p.add_argument("--out", default="simulation-out", help="output folder (default: simulation-out)")
     p.add_argument("--policies", nargs="*", help="subset of the scenario's policies")
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
@@ -54,6 +62,11 @@ def load_run(scenario: str | Path, data_dir: str | None = None) -> tuple[Scenari
 
 def run(args: argparse.Namespace) -> int:
     """Simulate every policy on the same trace; print the table; write the outputs."""
+    if args.zoo is not None:
+        return _zoo(args)
+    if not args.scenario:
+        print("error: a scenario YAML or --zoo is needed", file=sys.stderr)
+        return 2
     try:
         sc, fleet, trace = load_run(args.scenario, args.data_dir)
     except (ScenarioError, TraceError, FleetConfigError) as err:
@@ -73,6 +86,19 @@ def run(args: argparse.Namespace) -> int:
     print(table(results))
     files = write(Path(args.out), sc.name, results, plots=not args.no_plots)
     print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
+def _zoo(args: argparse.Namespace) -> int:
+    from autoscaler.simulator.zoo import ZOO_DIR, run_zoo, zoo_markdown
+
+    try:
+        rows = run_zoo(Path(args.zoo) if args.zoo else ZOO_DIR, Path(args.out), args.data_dir, args.short)
+    except (ScenarioError, TraceError, FleetConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(zoo_markdown(rows))
+    print(f"wrote {Path(args.out) / 'zoo.json'}, {Path(args.out) / 'zoo.md'}")
     return 0
 
 

@@ -123,8 +123,8 @@ class _Candidates:
         return np.asarray(q, dtype=float)
 
     def evaluate(self, load: WindowLoad, caps: np.ndarray, weights: np.ndarray, gpus: float) -> tuple[int, float]:
-        caps = caps * PLAN_UTILIZATION
         """(best row, its value) within `gpus`; replicas trimmed to what the load needs."""
+        caps = caps * PLAN_UTILIZATION
         work = load.out_tps + weights * load.in_tps  # pool in each model's work units
         need_load = self.S * work[None, :]
         need = np.ceil(need_load / caps[None, :] - 1e-9)
@@ -155,6 +155,25 @@ class _Candidates:
             n[j] += 1
             left -= self.views[j].gpus
         return {v.id: int(k) for v, k in zip(self.views, n)}
+
+
+def best_split(
+    views: list[ModelView],
+    curve: QualityCurve,
+    load: WindowLoad,
+    caps: Mapping[str, float],
+    ready: Mapping[str, int],
+) -> dict[str, float]:
+    """The shares that deliver the most quality within the SLO from the replicas ready now."""
+    c = _Candidates(views, 0.0, curve)
+    grid = np.array([[s[v.id] for v in views] for s in share_grid([v.id for v in views])])
+    cap = np.array([caps[v.id] * PLAN_UTILIZATION for v in views])
+    work = grid * (load.out_tps + np.array([v.prefill_weight for v in views]) * load.in_tps)[None, :]
+    room = np.array([ready.get(v.id, 0) for v in views], dtype=float) * cap
+    f = np.where(work > 0, np.minimum(1.0, room[None, :] / np.maximum(work, 1e-12)), 1.0)
+    on_time = grid * f
+    row = int(np.argmax(c.quality(on_time) * on_time.sum(axis=1)))
+    return {v.id: float(x) for v, x in zip(views, grid[row]) if x > 0}
 
 
 def plan_windows(
@@ -206,6 +225,7 @@ class Hindsight:
     plans: list[WindowPlan]
     static: WindowPlan
     capacities: dict[str, float]
+    loads: list[WindowLoad]
 
 
 def build_hindsight(
@@ -223,7 +243,7 @@ def build_hindsight(
     end = float(arrival[-1]) if len(arrival) else window_s
     loads = window_loads(arrival, n_in, n_out, servable, end, window_s, gpus_at)
     return Hindsight(
-        window_s, plan_windows(views, loads, caps, curve), static_optimum(views, loads, caps, curve), dict(caps)
+        window_s, plan_windows(views, loads, caps, curve), static_optimum(views, loads, caps, curve), dict(caps), loads
     )
 
 

@@ -24,7 +24,7 @@ from typing import Protocol
 from autoscaler.allocation import build_views, measure_demand
 from autoscaler.helpers import replicas_for
 from autoscaler.policy import decide, initial_state
-from autoscaler.simulator.hindsight import Hindsight
+from autoscaler.simulator.hindsight import Hindsight, best_split
 from autoscaler.simulator.scenario import Baselines, Scenario
 from autoscaler.snapshot import Plan, ScalingSnapshot
 from serving.fleet.schema import FleetConfig
@@ -152,33 +152,35 @@ class PriorityTradePolicy:
 
 
 class UpperBoundPolicy:
-    """Replays the hindsight plan: each window's replicas (those of a later window started
-    ahead by their start-up time, GPUs permitting) and its shares over the ready models."""
+    """Replays the hindsight plan: each window's replicas, those a later window needs started
+    ahead by their start-up time (GPUs permitting), and the split that delivers the most
+    quality within the SLO from the replicas ready now, for the window's known load."""
 
     last_plan: Plan | None = None
     name = "upper_bound"
 
     def __init__(self, fleet: FleetConfig, sc: Scenario, hs: Hindsight):
         self.views, self.hs, self.period = build_views(fleet), hs, fleet.autoscaler.period_s
+        self.curve = fleet.autoscaler.router_quality_curve
         self.startup = {v.id: sc.profile(v.id).startup_s for v in self.views}
 
     def _at(self, t: float) -> int:
         return max(0, min(len(self.hs.plans) - 1, int(t // self.hs.window_s)))
 
     def control(self, snap: ScalingSnapshot, now: float) -> tuple[dict[str, int], dict[str, float]]:
-        cur = self.hs.plans[self._at(now)]
-        targets = dict(cur.replicas)
+        i = self._at(now)
+        targets = dict(self.hs.plans[i].replicas)
         used = sum(v.gpus * targets[v.id] for v in self.views)
         for v in sorted(self.views, key=lambda v: -self.startup[v.id]):
-            ahead = self.hs.plans[self._at(now + self.startup[v.id] + self.period)].replicas[v.id]
+            last = self._at(now + self.startup[v.id] + self.period)
+            ahead = max(p.replicas[v.id] for p in self.hs.plans[i : last + 1])
             while targets[v.id] < ahead and used + v.gpus <= snap.supply.total + 1e-9:
                 targets[v.id] += 1
                 used += v.gpus
-        shares = {m: s for m, s in cur.shares.items() if snap.models[m].ready_replicas > 0}
-        if not shares:
-            ready = [v for v in self.views if snap.models[v.id].ready_replicas > 0]
-            shares = {ready[-1].id: 1.0} if ready else dict(cur.shares)
-        return targets, shares
+        ready = {v.id: snap.models[v.id].ready_replicas for v in self.views}
+        if not any(ready.values()):
+            return targets, dict(self.hs.plans[i].shares)
+        return targets, best_split(self.views, self.curve, self.hs.loads[i], self.hs.capacities, ready)
 
 
 def build_policy(name: str, fleet: FleetConfig, sc: Scenario, hs: Hindsight | None = None) -> SimPolicy:
