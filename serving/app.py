@@ -23,6 +23,7 @@ from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
 from serving.control.board import BoardFollower, get_board
+from serving.control.learning import CompetenceSync
 from serving.control.serve_policy import autoscaling_config
 from serving.fleet.schema import FleetConfig, ModelConfig, load_fleet, parse_fleet
 from serving.fleet.weights import is_prepared, prepare, resolve_model_path
@@ -124,14 +125,17 @@ class ModelDeployment(ModelServer):
         self.shutdown()
 
 
-async def _follow_board(follower: BoardFollower, telemetry: RequestTelemetry, source: str) -> None:
-    """Each second: apply a newer routing state from the board, and report this replica's load."""
+async def _follow_board(
+    follower: BoardFollower, learning: CompetenceSync, telemetry: RequestTelemetry, source: str
+) -> None:
+    """Each second: apply a newer routing state from the board, share the cascade's labels, report load."""
     board = None
     while True:
         try:
             if board is None:  # a blocking lookup: off the event loop, and only until it succeeds
                 board = await asyncio.to_thread(get_board)
             await follower.poll_once(board)
+            await learning.sync_once(board)
             board.report.remote(source, "ingress", telemetry.load.report(time.monotonic()), time.time())
         except Exception:  # the board may be restarting; look it up again next period
             log.debug("board not reachable", exc_info=True)
@@ -161,13 +165,21 @@ class PetitIngress:
         router = build_router(cfg.routing)
         if router.predictor is not None:
             await router.predictor.warm_up()  # load the encoder now, not on the first request
+        telemetry = RequestTelemetry(cfg.telemetry)
+        learning = CompetenceSync(cfg.routing.online_learning, router.state, telemetry.registry)
         self.gateway = Gateway(
-            cfg, self.client, router, RequestTelemetry(cfg.telemetry), api_keys=api_keys_from_env(os.environ)
+            cfg,
+            self.client,
+            router,
+            telemetry,
+            api_keys=api_keys_from_env(os.environ),
+            cascade_observer=learning.observe,
         )
-        # Follow the board: the autoscaler's routing changes reach every replica, and it reads our load.
+        # Follow the board: the autoscaler's routing changes reach every replica, the cascade's labels are
+        # shared, and the autoscaler reads our load.
         source = f"ingress:{serve.get_replica_context().replica_id.unique_id}"
         follower = BoardFollower(router.state)
-        self._follow = asyncio.get_running_loop().create_task(_follow_board(follower, self.gateway.telemetry, source))
+        self._follow = asyncio.get_running_loop().create_task(_follow_board(follower, learning, telemetry, source))
 
     def set_routing_state(self, changes: dict) -> dict:
         """Change the routing state at run time (autoscaler, operator). Raises ValueError/TypeError."""

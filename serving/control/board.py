@@ -8,6 +8,8 @@
 - Replicas: the autoscaler sets target replicas per model; the Serve
   autoscaling policy of each model deployment (`serving.control.serve_policy`)
   reads them.
+- Learning: ingress replicas merge the cascade's labels into one table
+  (`serving.router.online`, `serving.control.learning`).
 - Load: ingress replicas report their token counters and latency percentiles,
   the Serve policies their deployment's request counts and running replicas;
   the autoscaler's signal source reads all reports at once.
@@ -24,6 +26,8 @@ from typing import Any
 
 import ray
 
+from serving.fleet.schema import OnlineLearningConfig
+from serving.router.online import CompetenceTable, merge_into
 from serving.router.state import RoutingStateHolder
 
 BOARD_NAME = "petit-routing-board"  # the actor's name; kept so running clusters find it
@@ -37,6 +41,7 @@ class ControlBoard:
         self._version, self._changes = 0, {}
         self._replicas_version, self._replicas = 0, {}
         self._reports: dict[str, tuple[str, dict, float]] = {}
+        self._competence: CompetenceTable | None = None
 
     def publish(self, changes: dict) -> int:
         """Record `changes` as the newest version and return that version."""
@@ -55,6 +60,11 @@ class ControlBoard:
 
     def read_replicas(self) -> tuple[int, dict]:
         return self._replicas_version, self._replicas
+
+    def merge_competence(self, observations: dict, config: dict) -> dict:
+        """Merge one replica's cascade labels into the fleet's table; return the table."""
+        self._competence = merge_into(self._competence, observations, OnlineLearningConfig.model_validate(config))
+        return self._competence.to_dict()
 
     def report(self, source: str, kind: str, data: dict, at: float) -> None:
         """Keep the latest report of one source ("ingress:<replica>", "serve:<model>")."""

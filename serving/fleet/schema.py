@@ -158,6 +158,34 @@ class RoutingStateConfig(_Strict):
         -5.0, le=0, description="Cascade: escalate when any of its token logprobs is below this."
     )
     cascade_buffer_tokens: int = Field(16, ge=1, le=4096, description="Cascade: streamed tokens judged first.")
+    cascade_skip_score: float | None = Field(
+        None,
+        description="Cascade: prompts whose router score reaches this go straight to the strong tier "
+        "(None: always ask the small model first; online learning moves it).",
+    )
+
+
+class OnlineLearningConfig(_Strict):
+    """The cascade learning when to skip the small model from its own escalations (see serving/router/online.py)."""
+
+    enabled: bool = Field(False, description="Opt-in. Off: the skip threshold stays as configured.")
+    escalate_rate: float = Field(
+        0.8, gt=0, le=1, description="Skip the small model for scores whose escalation rate reaches this."
+    )
+    half_life_labels: int = Field(500, ge=10, description="Older labels weigh half after this many new ones.")
+    min_labels: int = Field(100, ge=1, description="Labels seen before the threshold may move at all.")
+    min_bucket_weight: float = Field(10, gt=0, description="Decayed labels a score bucket needs to count.")
+    buckets: int = Field(10, ge=2, le=100)
+    score_lo: float = Field(-1.0, description="Routing scores binned over [score_lo, score_hi].")
+    score_hi: float = Field(1.0)
+    min_skip: float = Field(-1.0, description="The learned skip score never goes below this ...")
+    max_skip: float = Field(1.0, description="... nor above this.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OnlineLearningConfig:
+        if not self.score_lo < self.score_hi or not self.min_skip <= self.max_skip:
+            raise ValueError("need score_lo < score_hi and min_skip <= max_skip")
+        return self
 
 
 class RoutingConfig(_Strict):
@@ -171,6 +199,9 @@ class RoutingConfig(_Strict):
         default_factory=list, description="Further policies a request may pick with the x-petit-policy header."
     )
     default_max_tokens: int = Field(256, ge=1, description="Assumed output length when a request sets no max_tokens.")
+    online_learning: OnlineLearningConfig = Field(
+        default_factory=OnlineLearningConfig, description="The cascade learning from its own traffic (opt-in)."
+    )
     initial_state: RoutingStateConfig = Field(
         default_factory=RoutingStateConfig,
         description="Thresholds at start; the autoscaler and operators change them at run time.",

@@ -49,6 +49,9 @@ class CascadeHost(Protocol):
     def cost(self, model_id: str, prompt_tokens: int, completion_tokens: int) -> float:
         """What `model_id` charges for these tokens (USD)."""
 
+    def observe(self, score: float | None, escalated: bool) -> None:
+        """One cascade outcome, for online learning (`score`: the router's, None without a prediction)."""
+
     def respond(
         self, answer: dict, decision: RouteDecision, rec: RequestRecord, t0: float, headers: dict[str, str]
     ) -> Response:
@@ -168,6 +171,7 @@ class CascadeRun:
 
     async def _complete(self, answer: dict) -> Response:
         verdict = decide_on_logprobs(((answer.get("choices") or [{}])[0]).get("logprobs"), self.limits)
+        self.host.observe(self.decision.strong_score, verdict.escalate)
         if not verdict.escalate:
             committed = self._committed(verdict.reason)
             out = without_logprobs(answer) if self.strip else answer
@@ -183,6 +187,7 @@ class CascadeRun:
     async def _stream(self, first: Upstream) -> Response:
         lines, values, tokens, finished = await _buffer(first, self.limits.buffer_tokens)
         verdict = judge(confidence(values), self.limits)
+        self.host.observe(self.decision.strong_score, verdict.escalate)
         if not verdict.escalate:
             committed = self._committed(verdict.reason)
             return self.host.relay(

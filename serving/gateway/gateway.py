@@ -15,7 +15,7 @@ import json
 import re
 import time
 import zlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -55,6 +55,7 @@ class Gateway:
         router: Router,
         telemetry: RequestTelemetry,
         api_keys: frozenset[str] | None = None,
+        cascade_observer: Callable[[float | None, bool], None] | None = None,
     ) -> None:
         self.fleet = fleet
         self.router = router  # policies selectable per request with x-petit-policy, their shared state
@@ -64,6 +65,7 @@ class Gateway:
         self.predictor = router.predictor
         self.client = client
         self.telemetry = telemetry
+        self.cascade_observer = cascade_observer  # online learning's label sink (serving.control.learning)
         self.created = int(time.time())
         self._snapshot: FleetSnapshot | None = None
         self._snapshot_key: tuple | None = None
@@ -259,6 +261,10 @@ class Gateway:
 
     def cost(self, model_id: str, prompt_tokens: int, completion_tokens: int) -> float:
         return self._model(model_id).cost(prompt_tokens, completion_tokens)
+
+    def observe(self, score: float | None, escalated: bool) -> None:
+        if self.cascade_observer is not None:
+            self.cascade_observer(score, escalated)
 
     def _model(self, model_id: str) -> ModelSnapshot:
         m = self.snapshot().get(model_id)

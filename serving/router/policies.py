@@ -126,7 +126,8 @@ class CascadePolicy:
     The decision names the first model and, in `escalate_to`, the strongest
     allowed tier (None when they are the same). The gateway asks the first
     model for token logprobs and uses `serving.router.cascade` to decide
-    whether to escalate. With `skip_score`, a prompt whose predicted score
+    whether to escalate. With a skip score (the routing state's
+    `cascade_skip_score`, else the constructor's), a prompt whose predicted score
     reaches it goes straight to the strong model. `expected_cost_usd` is the
     first model's cost (escalation adds the second's; see `cascade.cascade_cost`).
     """
@@ -148,12 +149,8 @@ class CascadePolicy:
         strong = min(kept, key=lambda c: (-c.model.tier_rank, c.cost_usd or 0.0, c.model.id))
         skipped = f";skipped={','.join(notes)}" if notes else ""
         p = request.prediction
-        if (
-            self.skip_score is not None
-            and p is not None
-            and p.score >= self.skip_score
-            and gate(request, state, self.skip_score).want_strong
-        ):
+        skip = state.cascade_skip_score if state.cascade_skip_score is not None else self.skip_score
+        if skip is not None and p is not None and p.score >= skip and gate(request, state, skip).want_strong:
             return RouteDecision(
                 strong.model.id,
                 f"cascade:skip_to_strong;score={p.score:.3f}{skipped}",

@@ -34,7 +34,10 @@ class RoutingState:
     - `allowed_tiers`: tiers that may answer `auto` requests (None: all).
     - `downgrade_share`: share of strong-routed requests (that allow it) sent one
       gate lower, e.g. while GPUs are short.
-    - `cascade_*`: the cascade's confidence thresholds (see `serving.router.cascade`).
+    - `cascade_*`: the cascade's confidence thresholds (see `serving.router.cascade`);
+      `cascade_skip_score`: router score from which the cascade goes straight to the strong
+      tier (None: never; `serving.router.online` learns it when enabled, unless
+      `online_learning_paused`).
     - `version`: bumped by the pusher; shows up in logs.
     """
 
@@ -45,14 +48,18 @@ class RoutingState:
     cascade_min_mean_logprob: float = -0.8
     cascade_min_token_logprob: float = -5.0
     cascade_buffer_tokens: int = 16
+    cascade_skip_score: float | None = None
+    online_learning_paused: bool = False
     version: int = 0
 
     def __post_init__(self) -> None:
         CascadeThresholds(
             self.cascade_min_mean_logprob, self.cascade_min_token_logprob, self.cascade_buffer_tokens
         )  # raises ValueError when out of range
-        if self.threshold is not None and (not isinstance(self.threshold, (int, float)) or math.isnan(self.threshold)):
-            raise ValueError(f"threshold must be a number, got {self.threshold!r}")
+        for name in ("threshold", "cascade_skip_score"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v)):
+                raise ValueError(f"{name} must be a number, got {v!r}")
         _unit("strong_share", self.strong_share)
         _unit("downgrade_share", self.downgrade_share)
         if self.allowed_tiers is not None:

@@ -119,3 +119,31 @@ def test_explicit_model_is_never_cascaded(fleet):
         r = http.post("/v1/chat/completions", json={"model": "small", "messages": MSG, "max_tokens": 4})
     assert r.headers["x-petit-model"] == "small" and "x-petit-cascade" not in r.headers
     assert [o[0] for o in client.opened] == ["small"]  # one call, no escalation
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_every_cascade_outcome_reaches_the_online_learner_and_a_learned_skip_applies(fleet, stream):
+    from serving.router.types import DifficultyPrediction
+
+    class Predictor:
+        async def apredict(self, text):
+            return DifficultyPrediction(0.7, 0.3, 0.9)
+
+    small = FakeEngine("small", 64, token_logprob=-3.0, default_tokens=30)
+    client = FakeModelClient({"small": small, "large": FakeEngine("large", 256)})
+    state = RoutingStateHolder()
+    seen = []
+    gw = Gateway(
+        fleet,
+        client,
+        Router.of(CascadePolicy(state=state), predictor=Predictor(), state=state),
+        RequestTelemetry(TelemetryConfig()),
+        cascade_observer=lambda score, escalated: seen.append((score, escalated)),
+    )
+    with TestClient(build_fastapi(gw)) as http:
+        assert _chat(http, stream=stream).headers["x-petit-cascade"] == "escalated"
+        assert seen == [(0.7, True)]
+        state.update(cascade_skip_score=0.5)  # what online learning sets once it has seen enough escalations
+        r = _chat(http, stream=stream)
+    assert r.headers["x-petit-model"] == "large" and "skip_to_strong" in r.headers["x-petit-route-reason"]
+    assert [o[0] for o in client.opened] == ["small", "large", "large"] and len(seen) == 1

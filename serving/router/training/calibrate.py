@@ -3,9 +3,10 @@
     petit router calibrate [--target URL] [--fleet FILE] [--questions FILE.jsonl] [--frac 0.6]
                            [--max-large-share 0.4] [--out-json PATH] [--out-png PATH]
 
-Asks every question of a checkable set (default: `questions.default_questions`,
-600 multiple-choice questions across five task types, read from the data
-folder and verified by sha256) to the fleet's cheapest and strongest model by
+Asks every question of a checkable set (``--set all``: 600 multiple-choice
+questions across five task types from the data folder, verified by sha256,
+plus 400 generated arithmetic questions of eight kinds; see `questions`) to
+the fleet's cheapest and strongest model by
 name, temperature 0, and records correctness, the small model's token
 logprobs and the learned router's score. A fixed 40 % of the questions is
 kept out of fitting (the report split). On the rest it fits, for `learned` and
@@ -36,7 +37,7 @@ from serving.router.cascade import confidence, token_logprobs
 from serving.router.training.data import REPO_ROOT, DataError
 from serving.router.training.fitting import Outcome, Recorded, fit_thresholds, settings, single_outcomes
 from serving.router.training.live_scorer import Question, load_questions, score
-from serving.router.training.questions import default_questions, split_questions
+from serving.router.training.questions import QUESTION_SETS, question_set, split_questions
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 MAX_TOKENS = 4
@@ -46,7 +47,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="petit router calibrate", description=__doc__.splitlines()[0])
     p.add_argument("--target", default="http://127.0.0.1:8000", help="Petit's base URL (without /v1)")
     p.add_argument("--fleet", type=Path, default=Path("deploy/fleet.local.yaml"))
-    p.add_argument("--questions", type=Path, default=None, help="JSONL question set (default: the shipped sample)")
+    p.add_argument("--questions", type=Path, default=None, help="your own JSONL question set (overrides --set)")
+    p.add_argument("--set", choices=QUESTION_SETS, default="all", help="built-in question set (see questions.py)")
     p.add_argument("--frac", type=float, default=0.6, help="target: small + frac x (large - small) accuracy")
     p.add_argument("--max-large-share", type=float, default=0.4)
     p.add_argument("--limit", type=int, default=None, help="only the first N questions (smoke runs)")
@@ -189,7 +191,7 @@ def main(
     args = parse_args(argv)
     try:
         fleet = load_fleet(args.fleet)
-        tasks_qs = [("custom", q) for q in load_questions(args.questions)] if args.questions else default_questions()
+        tasks_qs = [("custom", q) for q in load_questions(args.questions)] if args.questions else question_set(args.set)
     except (FleetConfigError, DataError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -1,12 +1,18 @@
-"""Checkable questions for calibrating a fleet: multiple choice with gold letters, from the data folder.
+"""Checkable questions for calibrating a fleet, in short-answer formats small models can produce.
 
-The default set (`default_questions`) draws a fixed, seeded sample per task
-from LLMRouter's query files (ARC-Challenge, CommonsenseQA, OpenBookQA, MMLU;
-gold letters) and from MMLU-Pro (gold letters, up to ten options), formatted
-for a short answer the fleet's small models can produce ("Answer with the
-letter only."). Files are read from the data folder (`data.default_data_dir`)
-and verified by sha256 before use; nothing is copied into the repository.
-Users pass their own set as JSONL (`live_scorer.load_questions`).
+Two families, both with gold answers and a fixed seed:
+
+- ``choice`` (`choice_questions`): a sample per task of LLMRouter's query
+  files (ARC-Challenge, CommonsenseQA, OpenBookQA, MMLU) and of MMLU-Pro, as
+  multiple choice ("Answer with the letter only."). Read from the data folder
+  (`data.default_data_dir`) and verified by sha256; nothing is copied into the
+  repository. Right for 7B-70B fleets; sub-1B models answer it at chance.
+- ``arithmetic`` (`arithmetic_questions`): generated questions of eight kinds
+  from one-digit sums to two-step word problems ("Answer with only the
+  number."), which sub-1B models answer well on the easy kinds only.
+
+`question_set("all")` is both. Users pass their own set as JSONL
+(`live_scorer.load_questions`).
 """
 
 from __future__ import annotations
@@ -107,11 +113,58 @@ def _mmlu_pro(base: Path, rng: np.random.Generator) -> list[tuple[str, Question]
     return out
 
 
-def default_questions(data_dir: Path | None = None) -> list[tuple[str, Question]]:
-    """(task, question) pairs of the default calibration set, in a fixed order. Raises DataError."""
+def choice_questions(data_dir: Path | None = None) -> list[tuple[str, Question]]:
+    """(task, question) pairs of the multiple-choice set, in a fixed order. Raises DataError."""
     base = data_dir or default_data_dir()
     rng = np.random.default_rng(SEED)
     return _llmrouter(base, rng) + _mmlu_pro(base, rng)
+
+
+ARITHMETIC_KINDS = ("add_1digit", "mul_1digit", "add_2digit", "sub_2digit", "mul_2x1", "add_3digit",
+                    "word_add", "word_mul")  # fmt: skip
+ARITHMETIC_PER_KIND = 50
+
+
+def _arithmetic(kind: str, rng: np.random.Generator) -> tuple[str, int]:
+    a, b = (int(v) for v in rng.integers(2, 10, 2))
+    x, y = (int(v) for v in rng.integers(10, 100, 2))
+    u, v = (int(w) for w in rng.integers(100, 1000, 2))
+    table = {
+        "add_1digit": (f"What is {a} + {b}?", a + b),
+        "mul_1digit": (f"What is {a} * {b}?", a * b),
+        "add_2digit": (f"What is {x} + {y}?", x + y),
+        "sub_2digit": (f"What is {max(x, y)} - {min(x, y)}?", max(x, y) - min(x, y)),
+        "mul_2x1": (f"What is {x} * {a}?", x * a),
+        "add_3digit": (f"What is {u} + {v}?", u + v),
+        "word_add": (f"Sam has {x} apples and buys {y} more. How many apples does Sam have now?", x + y),
+        "word_mul": (f"A box holds {a} pens. How many pens are in {b} boxes?", a * b),
+    }
+    return table[kind]
+
+
+def arithmetic_questions(per_kind: int = ARITHMETIC_PER_KIND, seed: int = SEED) -> list[tuple[str, Question]]:
+    """(kind, question) pairs: `per_kind` generated questions of each of `ARITHMETIC_KINDS`, interleaved."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(per_kind):
+        for kind in ARITHMETIC_KINDS:
+            text, answer = _arithmetic(kind, rng)
+            out.append((f"arithmetic:{kind}", Question(f"{text} Answer with only the number.", str(answer), "numeric")))
+    return out
+
+
+QUESTION_SETS = ("all", "choice", "arithmetic")
+
+
+def question_set(name: str = "all", data_dir: Path | None = None) -> list[tuple[str, Question]]:
+    """The named built-in set. Raises DataError (choice data missing) or ValueError (unknown name)."""
+    if name == "arithmetic":
+        return arithmetic_questions()
+    if name == "choice":
+        return choice_questions(data_dir)
+    if name == "all":
+        return choice_questions(data_dir) + arithmetic_questions()
+    raise ValueError(f"unknown question set {name!r}; known: {', '.join(QUESTION_SETS)}")
 
 
 def split_questions(n: int, report_fraction: float = 0.4, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:

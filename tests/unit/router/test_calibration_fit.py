@@ -14,7 +14,13 @@ from serving.router.state import RoutingState
 from serving.router.training.data import DataError, default_data_dir
 from serving.router.training.fitting import Recorded, cascade_outcome, fit_thresholds, learned_outcome, target_accuracy
 from serving.router.training.live_scorer import Question, first_letter, score
-from serving.router.training.questions import FILES, default_questions, split_questions
+from serving.router.training.questions import (
+    FILES,
+    arithmetic_questions,
+    choice_questions,
+    question_set,
+    split_questions,
+)
 
 
 def rows():
@@ -90,7 +96,7 @@ needs_data = pytest.mark.skipif(not (default_data_dir() / "mmlu_pro").exists(), 
 
 @needs_data
 def test_default_questions_are_checked_by_checksum(tmp_path):
-    qs = default_questions()
+    qs = choice_questions()
     assert len(qs) >= 500 and {t for t, _ in qs} >= {"arc_challenge", "mmlu", "mmlu_pro"}
     assert all(q.kind == "choice" for _, q in qs)
     for rel in FILES:
@@ -99,4 +105,15 @@ def test_default_questions_are_checked_by_checksum(tmp_path):
     with (tmp_path / list(FILES)[0]).open("ab") as fh:
         fh.write(b"\n")
     with pytest.raises(DataError, match="sha256"):
-        default_questions(tmp_path)
+        choice_questions(tmp_path)
+
+
+def test_arithmetic_questions_are_checkable_and_fixed():
+    qs = arithmetic_questions(per_kind=3)
+    assert len(qs) == 24 and qs == arithmetic_questions(per_kind=3)
+    for _, q in qs:
+        a = q.question.split("What is ")[-1].split("?")[0] if "What is" in q.question else None
+        if a is not None:
+            assert score(str(eval(a)), q)  # noqa: S307 - our own generated arithmetic
+    with pytest.raises(ValueError, match="unknown question set"):
+        question_set("trivia")
