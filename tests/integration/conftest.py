@@ -28,8 +28,11 @@ def test_fleet_dict() -> dict:
     data["server"]["port"] = PORT
     large = next(m for m in data["models"] if m["id"] == LARGE)
     large["max_ongoing_requests"], large["max_queued_requests"] = LARGE_MAX_ONGOING, LARGE_MAX_QUEUED
-    # the default stays cheapest_fit; the router tests pick the others per request (x-petit-policy)
+    # The stack tests route `auto` with cheapest_fit and the uncalibrated thresholds, whatever the
+    # shipped default; the router tests pick the other policies per request (x-petit-policy).
+    data["routing"]["default_policy"] = "cheapest_fit"
     data["routing"]["enabled_policies"] = ["learned", "cascade"]
+    data["routing"].pop("initial_state", None)
     return data
 
 

@@ -110,6 +110,28 @@ def test_live_eval_command_on_a_few_questions(base_url, tmp_path):
     assert all(0.0 <= r["accuracy"] <= 1.0 and r["cost_usd"] > 0 for r in results.values())
 
 
+def test_calibrate_on_the_real_fleet_with_a_few_questions(base_url, tmp_path):
+    import json
+
+    import yaml
+
+    from serving.router.training import calibrate
+    from tests.integration.conftest import test_fleet_dict
+
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(yaml.safe_dump(test_fleet_dict()))
+    out = tmp_path / "cal.json"
+    args = ["--target", base_url, "--fleet", str(fleet), "--set", "arithmetic", "--limit", "16",
+            "--concurrency", "3", "--out-json", str(out), "--out-png", str(tmp_path / "cal.png")]  # fmt: skip
+    assert calibrate.main(args) == 0
+    rep = json.loads(out.read_text())
+    assert (rep["small"], rep["large"]) == (SMALL, LARGE) and rep["questions"] == 16
+    assert rep["report_n"] + rep["calibration_n"] == 16
+    recorded = rep["recorded"]
+    assert all(r["small_confidence"] is not None and r["score"] is not None for r in recorded)  # real logprobs
+    assert sum(r["large_correct"] for r in recorded) > sum(r["small_correct"] for r in recorded)  # arithmetic
+
+
 def _wait_model(http, content, policy, model, timeout=10.0):
     import time
 

@@ -40,7 +40,7 @@ from serving.router.training.live_scorer import Question, load_questions, score
 from serving.router.training.questions import QUESTION_SETS, question_set, split_questions
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
-MAX_TOKENS = 4
+MAX_TOKENS = 12  # room for "7 + 5 = 12": small models rarely answer with the bare number
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -9,6 +9,13 @@ under each enabled routing policy (chosen per request with `x-petit-policy`)
 share answered by each model. Greedy decoding, so reruns agree.
 
     petit router live --target http://127.0.0.1:8000 [--limit N] [--concurrency 4] [--out FILE.json]
+    petit router live --set all --split report ...   the held-out part of `petit router calibrate`'s questions
+
+With ``--set``, the questions are a built-in calibration set (see `questions`)
+instead of the JSONL file; ``--split report`` keeps only the part calibration
+never fitted on (the same fixed split), so the live run checks the fitted
+thresholds on questions they were not fitted to. `large_calls` counts every
+request that reached the large model (an escalated cascade counts once more).
 
 Exit status: 0 when every configuration ran, 1 when the target failed.
 """
@@ -25,7 +32,9 @@ from pathlib import Path
 
 import httpx
 
+from serving.router.training.calibrate import MAX_TOKENS
 from serving.router.training.live_scorer import QUESTIONS_PATH, Question, load_questions, score
+from serving.router.training.questions import QUESTION_SETS, question_set, split_questions
 
 DEFAULT_POLICIES = ("learned", "cascade", "cheapest_fit")
 
@@ -34,6 +43,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="petit router live", description=__doc__.splitlines()[0])
     p.add_argument("--target", default="http://127.0.0.1:8000", help="Petit's base URL (without /v1)")
     p.add_argument("--questions", type=Path, default=QUESTIONS_PATH)
+    p.add_argument("--set", choices=QUESTION_SETS, default=None, help="a built-in question set instead of --questions")
+    p.add_argument("--split", choices=("all", "report"), default="all", help="with --set: all, or the held-out part")
+    p.add_argument("--max-tokens-set", type=int, default=MAX_TOKENS, help="max_tokens for --set questions")
     p.add_argument("--limit", type=int, default=None, help="only the first N questions")
     p.add_argument("--policies", default=",".join(DEFAULT_POLICIES), help="auto policies to try (comma-separated)")
     p.add_argument("--concurrency", type=int, default=4)
@@ -106,7 +118,14 @@ def configurations(models: list[dict], policies: list[str]) -> list[tuple[str, s
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    questions = load_questions(args.questions)[: args.limit]
+    if args.set:
+        questions = [q for _, q in question_set(args.set)]
+        if args.split == "report":
+            questions = [questions[i] for i in split_questions(len(questions))[1]]
+        args.max_tokens = args.max_tokens_set
+    else:
+        questions = load_questions(args.questions)
+    questions = questions[: args.limit]
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
     async with httpx.AsyncClient(base_url=args.target, timeout=600, headers=headers) as client:
         try:
@@ -115,8 +134,11 @@ async def main_async(args: argparse.Namespace) -> int:
             print(f"error: {args.target}: {err}", file=sys.stderr)
             return 1
         results = {}
-        for label, model, policy in configurations(models, [p for p in args.policies.split(",") if p]):
+        configs = configurations(models, [p for p in args.policies.split(",") if p])
+        large = configs[1][1]
+        for label, model, policy in configs:
             res = await run_config(client, questions, model, policy, args)
+            res["large_share"] = res["answered_by"].get(large, 0.0)  # escalated cascades included
             results[label] = res
             print(
                 f"{label:28s} accuracy {res['accuracy']:6.1%}  cost ${res['cost_usd']:.6f}  "
