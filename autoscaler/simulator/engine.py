@@ -116,12 +116,18 @@ class Replica:
 
 
 class Cluster:
-    """Nodes of `per_node` GPUs; replicas placed first-fit; whole nodes fail and return."""
+    """Nodes of `per_node` GPUs; replicas placed best-fit; whole nodes fail and return, in a
+    seeded random order (the same for every policy of a scenario), so a fleet packed onto
+    the first nodes is not spared by construction."""
 
-    def __init__(self, total: int, per_node: int):
+    def __init__(self, total: int, per_node: int, seed: int = 0):
         self.per_node = per_node
-        self.alive = [True] * (total // per_node)
-        self.used = [0.0] * (total // per_node)
+        n = total // per_node
+        self.alive = [True] * n
+        self.used = [0.0] * n
+        self.rank = [0] * n  # nodes with the highest rank go first
+        for r, i in enumerate(np.random.default_rng(seed + 104729).permutation(n)):
+            self.rank[int(i)] = r
 
     @property
     def gpus(self) -> float:
@@ -132,21 +138,26 @@ class Cluster:
         return float(sum(u for u, a in zip(self.used, self.alive) if a))
 
     def place(self, gpus: float) -> int | None:
-        for i, (a, u) in enumerate(zip(self.alive, self.used)):
-            if a and self.per_node - u >= gpus - 1e-9:
-                self.used[i] += gpus
-                return i
-        return None
+        """Best fit: the live node with the fewest free GPUs that still fit (bin packing, as
+        Kubernetes' MostAllocated scoring or Ray's PACK), so small replicas do not scatter
+        over nodes a large one needs whole."""
+        fits = [(self.per_node - u, i) for i, (a, u) in enumerate(zip(self.alive, self.used)) if a]
+        fits = [(free, i) for free, i in fits if free >= gpus - 1e-9]
+        if not fits:
+            return None
+        i = min(fits)[1]
+        self.used[i] += gpus
+        return i
 
     def release(self, node: int, gpus: float) -> None:
         self.used[node] = max(0.0, self.used[node] - gpus)
 
     def set_fraction(self, fraction: float) -> list[int]:
-        """Keep the first round(fraction x nodes) nodes alive; returns nodes that just died."""
+        """Keep round(fraction x nodes) nodes alive (the lowest ranks); returns nodes that just died."""
         n_alive = round(fraction * len(self.alive))
-        died = [i for i in range(len(self.alive)) if self.alive[i] and i >= n_alive]
+        died = [i for i in range(len(self.alive)) if self.alive[i] and self.rank[i] >= n_alive]
         for i in range(len(self.alive)):
-            self.alive[i] = i < n_alive
+            self.alive[i] = self.rank[i] < n_alive
             if i in died:
                 self.used[i] = 0.0
         return died

@@ -12,9 +12,13 @@ what the load needs add nothing, so each candidate holds only what it needs (cos
 ties). The search is exhaustive over the share grid and the replica counts of every model
 but the lowest-quality one, which takes the GPUs left (numpy, so 800 GPUs stay fast).
 
-- `plan_windows`: the best candidate per window within that window's GPUs (the bound).
-- `static_optimum`: the one candidate that is best summed over all windows, a fixed fleet
-  losing replicas in proportion when GPUs go (the static joint optimum).
+- `static_optimum`: the one candidate that is best summed over a run of windows, a fixed
+  fleet losing replicas in proportion when GPUs go: over the whole trace, the static joint
+  optimum; over each epoch as long as the slowest start-up, the upper bound's fleet (the
+  fleet changes once per epoch, and the replicas of the next epoch start ahead of it).
+- `plan_windows`: the best candidate per window within that window's GPUs (ignores
+  start-up; kept as the per-window view).
+- `best_split`: the upper bound's routing, from the replicas ready at each moment.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from serving.fleet.schema import FleetConfig
 
 PLAN_UTILIZATION = 0.85
 """Replicas are planned to carry at most this share of their capacity at the SLO (head room
-for the load's variation within a window); the GPUs a window's plan leaves add more."""
+for the load's variation within a window); the upper-bound policy adds the GPUs a plan leaves."""
 
 
 @dataclass(frozen=True)
@@ -138,22 +142,11 @@ class _Candidates:
         best = int(np.lexsort((cost, -value))[0])
         return best, float(value[best])
 
-    def replicas(
-        self, row: int, load: WindowLoad, caps: np.ndarray, weights: np.ndarray, gpus: float
-    ) -> dict[str, int]:
-        """The row's replicas for the load, then the GPUs left as headroom: one replica at a time
-        to the model in use with the highest load per replica, while one fits."""
+    def replicas(self, row: int, load: WindowLoad, caps: np.ndarray, weights: np.ndarray) -> dict[str, int]:
+        """The row's replicas for the load (at PLAN_UTILIZATION), no more."""
         work = self.S[row] * (load.out_tps + weights * load.in_tps)
         need = np.ceil(work / (caps * PLAN_UTILIZATION) - 1e-9)
         n = np.minimum(self.N[row], np.maximum(need, [v.min for v in self.views]))
-        left = gpus - float(n @ self.g)
-        while True:
-            fits = [j for j, v in enumerate(self.views) if work[j] > 0 and n[j] < v.max and v.gpus <= left + 1e-9]
-            if not fits:
-                break
-            j = max(fits, key=lambda j: work[j] / (caps[j] * max(n[j], 1e-9)))
-            n[j] += 1
-            left -= self.views[j].gpus
         return {v.id: int(k) for v, k in zip(self.views, n)}
 
 
@@ -163,13 +156,16 @@ def best_split(
     load: WindowLoad,
     caps: Mapping[str, float],
     ready: Mapping[str, int],
+    backlog: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
-    """The shares that deliver the most quality within the SLO from the replicas ready now."""
+    """The shares that deliver the most quality within the SLO from the replicas ready now;
+    `backlog` (work tokens/s that queued requests add to a model) takes its room first."""
     c = _Candidates(views, 0.0, curve)
     grid = np.array([[s[v.id] for v in views] for s in share_grid([v.id for v in views])])
     cap = np.array([caps[v.id] * PLAN_UTILIZATION for v in views])
     work = grid * (load.out_tps + np.array([v.prefill_weight for v in views]) * load.in_tps)[None, :]
-    room = np.array([ready.get(v.id, 0) for v in views], dtype=float) * cap
+    queued = np.array([(backlog or {}).get(v.id, 0.0) for v in views])
+    room = np.maximum(np.array([ready.get(v.id, 0) for v in views], dtype=float) * cap - queued, 0.0)
     f = np.where(work > 0, np.minimum(1.0, room[None, :] / np.maximum(work, 1e-12)), 1.0)
     on_time = grid * f
     row = int(np.argmax(c.quality(on_time) * on_time.sum(axis=1)))
@@ -187,7 +183,7 @@ def plan_windows(
     for w in loads:
         row, value = c.evaluate(w, cap, wts, w.gpus)
         shares = {v.id: float(s) for v, s in zip(views, c.S[row]) if s > 0}
-        plans.append(WindowPlan(w.start_s, c.replicas(row, w, cap, wts, w.gpus), shares, value))
+        plans.append(WindowPlan(w.start_s, c.replicas(row, w, cap, wts), shares, value))
     return plans
 
 
@@ -207,9 +203,12 @@ def static_optimum(
         need_load = c.S * work[None, :]
         n = c.N * min(1.0, w.gpus / full)  # a fixed fleet loses replicas with its GPUs
         room = n * cap[None, :] * PLAN_UTILIZATION
-        f = np.where(need_load > 0, np.minimum(1.0, room / np.maximum(need_load, 1e-12)), 1.0)
+        ratio = room / np.maximum(need_load, 1e-12)
+        f = np.where(need_load > 0, np.minimum(1.0, ratio), 1.0)
         on_time = c.S * f
-        total += w.requests * c.quality(on_time) * on_time.sum(axis=1)
+        # ties (every request on time) go to the candidate with the most head room where the load is
+        spare = (c.S * np.minimum(np.where(need_load > 0, ratio, 0.0), 3.0)).sum(axis=1)
+        total += w.requests * (c.quality(on_time) * on_time.sum(axis=1) + 1e-3 * spare)
     row = int(np.argmax(total))
     shares = {v.id: float(s) for v, s in zip(views, c.S[row]) if s > 0}
     reps = {v.id: int(k) for v, k in zip(views, c.N[row])}
@@ -222,6 +221,7 @@ class Hindsight:
     capacities (work tokens/s per replica at the SLO on this trace) they assumed."""
 
     window_s: float
+    epoch_s: float
     plans: list[WindowPlan]
     static: WindowPlan
     capacities: dict[str, float]
@@ -238,13 +238,16 @@ def build_hindsight(
     servable: np.ndarray,
     gpus_at: list[tuple[float, float]],
     window_s: float,
+    epoch_s: float,
 ) -> Hindsight:
-    """Window loads, the per-window plans and the static optimum in one go."""
+    """Window loads, the per-epoch plans (`epoch_s`, a whole number of windows: the fleet
+    changes once per epoch, so replicas started ahead are ready when it begins) and the
+    static optimum in one go."""
     end = float(arrival[-1]) if len(arrival) else window_s
     loads = window_loads(arrival, n_in, n_out, servable, end, window_s, gpus_at)
-    return Hindsight(
-        window_s, plan_windows(views, loads, caps, curve), static_optimum(views, loads, caps, curve), dict(caps), loads
-    )
+    per = max(1, round(epoch_s / window_s))
+    plans = [static_optimum(views, loads[k : k + per], caps, curve) for k in range(0, len(loads), per)]
+    return Hindsight(window_s, per * window_s, plans, static_optimum(views, loads, caps, curve), dict(caps), loads)
 
 
 def hindsight_for(sc: Scenario, fleet: FleetConfig, trace: Trace, quick: bool = False) -> Hindsight:
@@ -279,4 +282,5 @@ def hindsight_for(sc: Scenario, fleet: FleetConfig, trace: Trace, quick: bool = 
         servable,
         gpus_at,
         sc.window_s,
+        max(sc.window_s, max(sc.profile(m).startup_s for m in fleet.model_ids)),
     )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
-from autoscaler.allocation import build_views, measure_demand
+from autoscaler.allocation import ModelView, build_views, measure_demand
 from autoscaler.helpers import replicas_for
 from autoscaler.policy import decide, initial_state
 from autoscaler.simulator.hindsight import Hindsight, best_split
@@ -162,25 +162,50 @@ class UpperBoundPolicy:
     def __init__(self, fleet: FleetConfig, sc: Scenario, hs: Hindsight):
         self.views, self.hs, self.period = build_views(fleet), hs, fleet.autoscaler.period_s
         self.curve = fleet.autoscaler.router_quality_curve
+        self.drain_s = fleet.autoscaler.scaling.backlog_drain_s
         self.startup = {v.id: sc.profile(v.id).startup_s for v in self.views}
 
     def _at(self, t: float) -> int:
-        return max(0, min(len(self.hs.plans) - 1, int(t // self.hs.window_s)))
+        return max(0, min(len(self.hs.plans) - 1, int(t // self.hs.epoch_s)))
 
     def control(self, snap: ScalingSnapshot, now: float) -> tuple[dict[str, int], dict[str, float]]:
-        i = self._at(now)
+        i, budget = self._at(now), snap.supply.total
         targets = dict(self.hs.plans[i].replicas)
+        ready = {v.id: snap.models[v.id].ready_replicas for v in self.views}
         used = sum(v.gpus * targets[v.id] for v in self.views)
-        for v in sorted(self.views, key=lambda v: -self.startup[v.id]):
-            last = self._at(now + self.startup[v.id] + self.period)
-            ahead = max(p.replicas[v.id] for p in self.hs.plans[i : last + 1])
-            while targets[v.id] < ahead and used + v.gpus <= snap.supply.total + 1e-9:
+
+        def add(v: ModelView, upto: int) -> None:
+            nonlocal used
+            while targets[v.id] < min(upto, v.max) and used + v.gpus <= budget + 1e-9:
                 targets[v.id] += 1
                 used += v.gpus
-        ready = {v.id: snap.models[v.id].ready_replicas for v in self.views}
+
+        for v in sorted(self.views, key=lambda v: -self.startup[v.id]):  # start what later windows need
+            last = self._at(now + self.startup[v.id] + self.period)
+            add(v, max(p.replicas[v.id] for p in self.hs.plans[i : last + 1]))
+        for v in self.views:  # ready replicas stay while the GPUs are not needed elsewhere
+            add(v, ready[v.id])
+        load = self.hs.loads[max(0, min(len(self.hs.loads) - 1, int(now // self.hs.window_s)))]
+        work = {
+            v.id: self.hs.plans[i].shares.get(v.id, 0.0) * (load.out_tps + v.prefill_weight * load.in_tps)
+            for v in self.views
+        }
+        while True:  # the GPUs left: head room where the load per replica is highest
+            fits = [
+                v for v in self.views if work[v.id] > 0 and targets[v.id] < v.max and used + v.gpus <= budget + 1e-9
+            ]
+            if not fits:
+                break
+            v = max(fits, key=lambda v: work[v.id] / (self.hs.capacities[v.id] * max(targets[v.id], 1e-9)))
+            add(v, targets[v.id] + 1)
         if not any(ready.values()):
             return targets, dict(self.hs.plans[i].shares)
-        return targets, best_split(self.views, self.curve, self.hs.loads[i], self.hs.capacities, ready)
+        per_req = {
+            v.id: (load.out_tps + v.prefill_weight * load.in_tps) * self.hs.window_s / max(load.requests, 1)
+            for v in self.views
+        }
+        backlog = {v.id: snap.models[v.id].queue_depth * per_req[v.id] / self.drain_s for v in self.views}
+        return targets, best_split(self.views, self.curve, load, self.hs.capacities, ready, backlog)
 
 
 def build_policy(name: str, fleet: FleetConfig, sc: Scenario, hs: Hindsight | None = None) -> SimPolicy:

@@ -57,7 +57,7 @@ class _Sim:
         self.ids = fleet.model_ids
         self.top = build_views(fleet)[-1].id
         ms = [fleet.model(i) for i in self.ids]
-        self.cluster = Cluster(sc.gpus.total, sc.gpus.per_node)
+        self.cluster = Cluster(sc.gpus.total, sc.gpus.per_node, sc.seed)
         self.fleet_sim = Fleet(
             [m.resources.gpus for m in ms],
             [sc.profile(i) for i in self.ids],

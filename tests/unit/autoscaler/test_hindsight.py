@@ -39,6 +39,7 @@ def test_window_plans_fit_each_windows_gpus_and_follow_the_load(gfleet):
         np.ones(len(arrival), dtype=bool),
         [(0.0, 16.0), (400.0, 8.0)],
         60.0,
+        60.0,
     )
     assert len(hs.plans) == 10
     for p in hs.plans:
