@@ -33,7 +33,7 @@ import numpy as np
 
 from serving.fleet.schema import FleetConfig, FleetConfigError, RoutingConfig, load_fleet
 from serving.router.build import build_router
-from serving.router.cascade import confidence, token_logprobs
+from serving.router.cascade import Confidence, confidence, token_logprobs
 from serving.router.training.data import REPO_ROOT, DataError
 from serving.router.training.fitting import Outcome, Recorded, fit_thresholds, settings, single_outcomes
 from serving.router.training.live_scorer import Question, load_questions, score
@@ -56,6 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--api-key", default=None)
     p.add_argument("--out-json", type=Path, default=RESULTS / "router_calibration.json")
     p.add_argument("--out-png", type=Path, default=RESULTS / "router_calibration.png")
+    p.add_argument("--from-json", type=Path, default=None, help="refit and replot a previous run's answers (no asking)")
+    p.add_argument("--live", type=Path, default=None, help="`petit router live --split report` results to plot too")
     return p.parse_args(argv)
 
 
@@ -121,6 +123,13 @@ async def record(
     ]
 
 
+def _recorded(d: dict[str, object]) -> Recorded:
+    conf = d.get("small_confidence")
+    c = Confidence(**conf) if isinstance(conf, dict) else None
+    score = d.get("score")
+    return Recorded(bool(d["small_correct"]), bool(d["large_correct"]), c, None if score is None else float(score))  # type: ignore[arg-type]
+
+
 def report_outcomes(rows: list[Recorded], fitted: dict[str, Outcome]) -> dict[str, dict[str, object]]:
     """Every policy's outcome on held-out rows, with the fitted settings."""
     from serving.router.training.fitting import cascade_outcome, learned_outcome
@@ -144,7 +153,21 @@ def frontier(rows: list[Recorded], policy: str) -> list[tuple[float, float]]:
     return hull
 
 
-def plot_calibration(path: Path, rows: list[Recorded], held: dict[str, dict[str, object]], title: str) -> None:
+def live_points(path: Path | None) -> dict[str, tuple[float, float]]:
+    """`auto (<policy>)` -> (large share, accuracy) from a `petit router live` result file."""
+    if path is None or not path.exists():
+        return {}
+    results = json.loads(path.read_text("utf-8"))["results"]
+    return {k: (float(v["large_share"]), float(v["accuracy"])) for k, v in results.items() if k.startswith("auto")}
+
+
+def plot_calibration(
+    path: Path,
+    rows: list[Recorded],
+    held: dict[str, dict[str, object]],
+    title: str,
+    live: dict[str, tuple[float, float]] | None = None,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -160,6 +183,8 @@ def plot_calibration(path: Path, rows: list[Recorded], held: dict[str, dict[str,
         o = held[policy]
         ax.scatter([100 * float(o["large_share"])], [100 * float(o["accuracy"])], zorder=3, label=f"{policy}, fitted")
     ax.scatter([0, 100], [100 * float(s["accuracy"]), 100 * float(lg["accuracy"])], color="black", zorder=3)
+    for label, (x, y) in (live or {}).items():
+        ax.scatter([100 * x], [100 * y], marker="*", s=140, zorder=4, label=f"{label}, live on the fleet")
     ax.set_xlabel("questions reaching the large model (%)  (escalations count)")
     ax.set_ylabel("accuracy on held-out questions (%)")
     ax.set_title(title, fontsize=9)
@@ -198,11 +223,17 @@ def main(
     tasks_qs = tasks_qs[: args.limit]
     tasks, questions = [t for t, _ in tasks_qs], [q for _, q in tasks_qs]
     small, large = small_and_large(fleet)
-    try:
-        rows = asyncio.run(record(args, questions, small, large, scorer, transport))
-    except httpx.HTTPError as err:
-        print(f"error: {args.target}: {err}", file=sys.stderr)
-        return 1
+    if args.from_json:
+        rows = [_recorded(r) for r in json.loads(args.from_json.read_text("utf-8"))["recorded"]]
+        if len(rows) != len(tasks):
+            print(f"error: {args.from_json} has {len(rows)} answers, the question set {len(tasks)}", file=sys.stderr)
+            return 1
+    else:
+        try:
+            rows = asyncio.run(record(args, questions, small, large, scorer, transport))
+        except httpx.HTTPError as err:
+            print(f"error: {args.target}: {err}", file=sys.stderr)
+            return 1
     cal, rep = split_questions(len(rows))
     cal_rows, rep_rows = [rows[i] for i in cal], [rows[i] for i in rep]
     fitted = {p: fit_thresholds(cal_rows, p, args.frac, args.max_large_share) for p in ("learned", "cascade")}
@@ -231,7 +262,8 @@ def main(
     }
     args.out_json.parent.mkdir(parents=True, exist_ok=True)
     args.out_json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    plot_calibration(args.out_png, rep_rows, held, f"{small} vs {large}, held-out {len(rep_rows)} questions")
+    title = f"{small} vs {large}, held-out {len(rep_rows)} questions"
+    plot_calibration(args.out_png, rep_rows, held, title, live_points(args.live))
     for name, o in held.items():
         print(f"{name:8s} accuracy {float(o['accuracy']):6.1%}  large-model share {float(o['large_share']):6.1%}")  # type: ignore[arg-type]
     print(f"goal (held out): accuracy >= {goal:.1%}")

@@ -66,3 +66,14 @@ def test_calibrate_records_fits_and_reports_on_held_out_questions(tmp_path, flee
         assert held[policy]["accuracy"] == 1.0
         assert held[policy]["large_share"] == 1 - held["small"]["accuracy"]
     assert held["cascade"]["calls_per_question"] > 1.0
+
+    # Refit from the recorded answers (no fleet asked) and plot live results beside them.
+    live = tmp_path / "live.json"
+    live.write_text(json.dumps({"results": {"auto (cascade)": {"large_share": 0.25, "accuracy": 1.0}}}))
+    again = tmp_path / "again.json"
+    rc = calibrate.main(
+        ["--fleet", str(fleet_file), "--questions", str(questions), "--out-json", str(again),
+         "--out-png", str(tmp_path / "again.png"), "--from-json", str(out), "--live", str(live),
+         "--target", "http://unreachable.invalid"],
+    )  # fmt: skip
+    assert rc == 0 and json.loads(again.read_text())["held_out"] == held
