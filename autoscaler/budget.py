@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 from autoscaler.snapshot import GpuSupply
@@ -15,9 +16,9 @@ class FixedBudget:
         self._gpus = gpus
 
     def set(self, gpus: float) -> None:
-        """Raises ValueError for a negative or non-numeric budget."""
-        if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or gpus < 0:
-            raise ValueError(f"gpus must be a number >= 0, got {gpus!r}")
+        """Raises ValueError for a negative, non-finite or non-numeric budget."""
+        if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or not math.isfinite(gpus) or gpus < 0:
+            raise ValueError(f"gpus must be a finite number >= 0, got {gpus!r}")
         with self._lock:
             self._gpus = float(gpus)
 

@@ -45,7 +45,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     registry = CollectorRegistry()
     start_http_server(int(os.environ.get("PETIT_METRICS_PORT", args.metrics_port)), registry=registry)
-    service = AutoscalerService.for_serve(fleet, registry, args.admin_host, args.admin_port)
+    from autoscaler.admin import TOKEN_ENV, AdminConfigError
+
+    try:
+        service = AutoscalerService.for_serve(
+            fleet, registry, args.admin_host, args.admin_port, os.environ.get(TOKEN_ENV) or None
+        )
+    except AdminConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     signal.signal(signal.SIGTERM, lambda *_: service.request_stop())
     signal.signal(signal.SIGINT, lambda *_: service.request_stop())
     service.run_forever()
@@ -73,9 +81,11 @@ def connect_ray(address: str, timeout_s: float, sleep=time.sleep, clock=time.mon
 def cmd_budget(args: argparse.Namespace) -> int:
     url = args.url.rstrip("/") + "/admin/budget"
     data = json.dumps({"gpus": args.set}).encode() if args.set is not None else None
-    req = urllib.request.Request(
-        url, data=data, method="POST" if data else "GET", headers={"content-type": "application/json"}
-    )
+    headers = {"content-type": "application/json"}
+    token = os.environ.get("PETIT_ADMIN_TOKEN")
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=data, method="POST" if data else "GET", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             print(resp.read().decode())
@@ -96,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = auto.add_parser("run", help="run the control loop")
     run.add_argument("--fleet", required=True)
     run.add_argument("--metrics-port", type=int, default=9090, help="overridden by $PETIT_METRICS_PORT")
-    run.add_argument("--admin-host", default="0.0.0.0")
+    run.add_argument(
+        "--admin-host", default="127.0.0.1", help="beyond loopback it needs $PETIT_ADMIN_TOKEN (bearer token)"
+    )
     run.add_argument("--admin-port", type=int, default=9091)
     run.add_argument(
         "--ray-address",

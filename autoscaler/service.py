@@ -68,11 +68,17 @@ class AutoscalerService:
     """The control loop in a daemon thread, plus `/admin/budget` when the budget is fixed."""
 
     def __init__(
-        self, controller: Controller, budget: FixedBudget | None, admin_host: str = "127.0.0.1", admin_port: int = 9091
+        self,
+        controller: Controller,
+        budget: FixedBudget | None,
+        admin_host: str = "127.0.0.1",
+        admin_port: int = 9091,
+        admin_token: str | None = None,
     ) -> None:
+        """Raises AdminConfigError when the admin endpoint would listen beyond loopback without a token."""
         self.controller, self.budget = controller, budget
         unit = controller.fleet.autoscaler.budget_resource
-        self.admin = AdminServer(budget, admin_host, admin_port, unit) if budget is not None else None
+        self.admin = AdminServer(budget, admin_host, admin_port, unit, admin_token) if budget is not None else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -83,11 +89,12 @@ class AutoscalerService:
         registry: CollectorRegistry | None = None,
         admin_host: str = "127.0.0.1",
         admin_port: int = 9091,
+        admin_token: str | None = None,
     ) -> AutoscalerService:
         supply, budget = build_supply(fleet)
         signals, replicas, routing = serve_adapters(fleet)
         ctl = Controller(fleet, supply, signals, replicas, routing, Metrics(registry or CollectorRegistry()), time.time)
-        return cls(ctl, budget, admin_host, admin_port)
+        return cls(ctl, budget, admin_host, admin_port, admin_token)
 
     @property
     def admin_url(self) -> str | None:

@@ -107,7 +107,8 @@ def test_budget_cut_moves_auto_to_small_and_stops_large_then_both_return(stack, 
     cores_before = _engine_cores()
 
     with Traffic(stack.url) as traffic:
-        assert admin.post("/admin/budget", json={"gpus": 1}).json() == {"gpus": 1.0, "unit": "cpus"}
+        got = admin.post("/admin/budget", json={"gpus": 1}).json()
+        assert (got["gpus"], got["unit"]) == (1.0, "cpus") and got["changed_by"]
         t_cut = time.time()
         trace = []
 
@@ -134,7 +135,8 @@ def test_budget_cut_moves_auto_to_small_and_stops_large_then_both_return(stack, 
         health = http.get("/health")
         assert health.status_code == 200, health.text  # large may be stopped: min 0
 
-        assert admin.post("/admin/budget", json={"gpus": 2}).json() == {"gpus": 2.0, "unit": "cpus"}
+        got = admin.post("/admin/budget", json={"gpus": 2}).json()
+        assert (got["gpus"], got["unit"]) == (2.0, "cpus") and got["changed_by"]
         t_raise = time.time()
         _wait("the large model running again", lambda: _running(LARGE) == 1, 240, every_s=2)
         print(f"[scarcity] large model running {time.time() - t_raise:.1f}s after the budget came back")

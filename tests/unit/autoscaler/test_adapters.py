@@ -113,7 +113,7 @@ def test_fixed_budget():
     assert b.read().total == float("inf")
     b.set(6)
     assert b.read().total == 6
-    for bad in (-1, "x", True):
+    for bad in (-1, "x", True, float("nan"), float("inf")):
         with pytest.raises(ValueError):
             b.set(bad)
 
@@ -125,12 +125,39 @@ async def test_admin_endpoint():
     from autoscaler.admin import build_admin_app
 
     b = FixedBudget(8)
+    js = {"Content-Type": "application/json"}
     async with TestClient(TestServer(build_admin_app(b))) as c:
         r = await c.get("/admin/budget")
-        assert (await r.json()) == {"gpus": 8, "unit": "gpus"}
-        r = await c.post("/admin/budget", data=json.dumps({"gpus": 4}))
+        assert (await r.json()) == {"gpus": 8, "unit": "gpus", "changed_at": None, "changed_by": None}
+        r = await c.post("/admin/budget", data=json.dumps({"gpus": 4}), headers=js)
         assert r.status == 200 and b.get() == 4
-        r = await c.post("/admin/budget", data=json.dumps({"gpus": -2}))
-        assert r.status == 400
-        r = await c.post("/admin/budget", data="nope")
-        assert r.status == 400
+        got = await (await c.get("/admin/budget")).json()
+        assert got["changed_at"] is not None and got["changed_by"]  # who and when, visible in GET
+        for bad in ('{"gpus": -2}', '{"gpus": NaN}', '{"gpus": Infinity}', '{"gpus": 1e9}', '{"gpus": "4"}',
+                    '{"gpus": 4, "x": 1}', "nope", "[50000]"):  # fmt: skip
+            r = await c.post("/admin/budget", data=bad, headers=js)
+            assert r.status == 400, bad
+        # A web page's form post (text/plain) cannot change the budget.
+        r = await c.post("/admin/budget", data='{"gpus": 0}', headers={"Content-Type": "text/plain"})
+        assert r.status == 415 and b.get() == 4
+
+
+@SESSION_LOOP
+async def test_admin_endpoint_token_and_loopback_default():
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from autoscaler.admin import AdminConfigError, AdminServer, build_admin_app
+
+    b = FixedBudget(8)
+    with pytest.raises(AdminConfigError, match="PETIT_ADMIN_TOKEN"):
+        AdminServer(b, host="0.0.0.0")
+    assert AdminServer(b).host == "127.0.0.1" and AdminServer(b, host="0.0.0.0", token="s3cret").host == "0.0.0.0"
+    async with TestClient(TestServer(build_admin_app(b, token="s3cret"))) as c:
+        assert (await c.get("/admin/budget")).status == 401
+        assert (await c.get("/admin/budget", headers={"Authorization": "Bearer nope"})).status == 401
+        r = await c.post(
+            "/admin/budget",
+            data='{"gpus": 2}',
+            headers={"Authorization": "Bearer s3cret", "Content-Type": "application/json"},
+        )
+        assert r.status == 200 and b.get() == 2

@@ -112,8 +112,14 @@ def test_service_runs_the_loop_in_a_thread_and_serves_the_budget_in_its_unit():
             time.sleep(0.05)
         assert rep.calls, "the loop did not decide"
         port = svc.admin._runner.addresses[0][1]
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/admin/budget", data=b'{"gpus": 1}', method="POST")
-        assert json.load(urllib.request.urlopen(req, timeout=5)) == {"gpus": 1.0, "unit": "cpus"}
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/admin/budget",
+            data=b'{"gpus": 1}',
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        got = json.load(urllib.request.urlopen(req, timeout=5))
+        assert (got["gpus"], got["unit"]) == (1.0, "cpus") and got["changed_at"] is not None
         assert budget.get() == 1.0
     finally:
         svc.stop()
