@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from loadtests.accounting import rate_series  # noqa: E402
 from loadtests.metrics import RequestSample  # noqa: E402
 from loadtests.results import RunResult  # noqa: E402
 
@@ -38,10 +39,16 @@ def _bin_width(r: RunResult) -> float:
     return max(1.0, round(max(r.elapsed_s, 1.0) / 60))
 
 
+def _time_axis(ax, r: RunResult) -> None:
+    """The one shared time axis: 0 to the full run length, on every time chart."""
+    ax.set_xlim(0, max(r.elapsed_s, 1.0))
+    ax.set_xlabel("seconds since start")
+
+
 def _marks(ax, r: RunResult) -> None:
-    """Warm-up shaded, scarcity events as labelled vertical lines."""
+    """Warm-up shaded, scarcity events as labelled vertical lines; the shared time axis."""
     if r.warmup_s > 0:
-        ax.axvspan(0, r.warmup_s, color="#94a3b8", alpha=0.15, lw=0)
+        ax.axvspan(0, r.warmup_s, color="#94a3b8", alpha=0.15, lw=0, label="warm-up")
     for m in r.scarcity:
         ax.axvline(m.at_s, color="#dc2626" if m.ok else "#7f1d1d", ls="--", lw=1.2)
         ax.annotate(
@@ -53,19 +60,28 @@ def _marks(ax, r: RunResult) -> None:
             color="#dc2626",
             fontsize=8,
         )
+    _time_axis(ax, r)
+
+
+def _empty(ax, text: str = "no successful request") -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=12, color="#64748b")
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def _cdf(ax, values_ms: list[float], title: str) -> None:
     ax.set_title(title)
     if not values_ms:
-        ax.text(0.5, 0.5, "no data", ha="center", transform=ax.transAxes)
+        _empty(ax)
         return
     xs = sorted(values_ms)
-    ax.plot(xs, [(i + 1) / len(xs) for i in range(len(xs))], color=PALETTE[0], lw=1.8)
+    ax.plot(xs, [(i + 1) / len(xs) for i in range(len(xs))], color=PALETTE[0], lw=1.8, label="CDF")
     ax.set_xlabel("ms")
+    ax.set_xlim(left=0)
     ax.set_ylim(0, 1.02)
     for q, ls in ((0.5, ":"), (0.95, "--"), (0.99, "-.")):
-        ax.axhline(q, color="#64748b", ls=ls, lw=0.8)
+        ax.axhline(q, color="#64748b", ls=ls, lw=0.8, label=f"p{q * 100:g}")
+    ax.legend(loc="lower right", frameon=False, fontsize=8)
 
 
 def latency_cdfs(samples: list[RequestSample]) -> str:
@@ -88,16 +104,18 @@ def latency_over_time(r: RunResult) -> str:
         s=6,
         alpha=0.5,
         color=PALETTE[0],
+        label="TTFT (by send time)",
     )
     a1.set_ylabel("TTFT (ms)")
-    a1.set_title("TTFT per request (by send time) and ITL per token; grey = warm-up, red = budget change")
+    a1.set_title("TTFT per request and ITL per token; grey = warm-up, red = budget change")
     pts = [(s.start_s + (s.ttft_s or 0) + sum(s.itl_s[: i + 1]), x * 1000) for s in ok for i, x in enumerate(s.itl_s)]
     if pts:
-        a2.scatter([p[0] for p in pts], [p[1] for p in pts], s=3, alpha=0.25, color=PALETTE[1])
+        a2.scatter([p[0] for p in pts], [p[1] for p in pts], s=3, alpha=0.25, color=PALETTE[1], label="ITL")
     a2.set_ylabel("ITL (ms)")
-    a2.set_xlabel("seconds since start")
     for ax in (a1, a2):
+        ax.set_ylim(bottom=0)
         _marks(ax, r)
+        ax.legend(loc="upper left", frameon=False, fontsize=8)
     return _png(fig)
 
 
@@ -106,28 +124,47 @@ def _bins(r: RunResult) -> tuple[float, int]:
     return w, int(max(r.elapsed_s, 1.0) // w) + 1
 
 
+def offered_vs_achieved(r: RunResult) -> str:
+    """Offered (arrivals due, or requests sent) vs achieved (successful completions) req/s, and in flight."""
+    w, _ = _bins(r)
+    xs, offered, achieved = rate_series(r.samples, r.arrivals_s, r.elapsed_s, w)
+    fig, ax = plt.subplots(figsize=(14, 3.0))
+    label = "offered (trace arrivals due)" if r.arrivals_s else "offered (requests sent)"
+    ax.step(xs, offered, where="post", color=PALETTE[1], lw=1.8, label=label)
+    ax.step(xs, achieved, where="post", color=PALETTE[0], lw=1.8, label="achieved (successful completions)")
+    ax.set_ylabel("requests/s")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"Offered vs achieved rate (per {w:g} s)")
+    _marks(ax, r)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return _png(fig)
+
+
 def throughput(r: RunResult) -> str:
+    """Three stacked rows on one time axis: users, completed req/s, tokens/s (each zero-based)."""
     w, n = _bins(r)
-    done, toks = [0] * n, [0] * n
+    done, out_toks, in_toks = [0] * n, [0] * n, [0] * n
     for s in r.samples:
         if s.ok and s.e2e_s is not None:
             b = min(int((s.start_s + s.e2e_s) // w), n - 1)
             done[b] += 1
-            toks[b] += s.output_tokens or 0
+            out_toks[b] += s.output_tokens or 0
+            in_toks[b] += s.prompt_tokens or 0
     xs = [i * w for i in range(n)]
-    fig, ax = plt.subplots(figsize=(14, 3.2))
-    ax.bar(xs, [d / w for d in done], width=w * 0.9, align="edge", color=PALETTE[0], alpha=0.7, label="requests/s")
+    fig, (a0, a1, a2) = plt.subplots(3, 1, figsize=(14, 6.4), sharex=True)
     if r.users:
-        ax.plot([u[0] for u in r.users], [u[1] for u in r.users], color="#64748b", lw=1.2, ls="--", label="users")
-    ax.set_ylabel("completed requests/s · users")
-    ax2 = ax.twinx()
-    ax2.plot([x + w / 2 for x in xs], [t / w for t in toks], color=PALETTE[2], lw=1.8, label="output tokens/s")
-    ax2.set_ylabel("output tokens/s")
-    ax2.grid(False)
-    _marks(ax, r)
-    fig.legend(loc="upper right", ncols=3, frameon=False)
-    ax.set_xlabel("seconds since start")
-    ax.set_title("Throughput")
+        a0.step([u[0] for u in r.users], [u[1] for u in r.users], where="post", color="#64748b", lw=1.4, label="users")
+    a0.set_ylabel("users")
+    a1.bar(xs, [d / w for d in done], width=w * 0.9, align="edge", color=PALETTE[0], alpha=0.7, label="completed req/s")
+    a1.set_ylabel("requests/s")
+    a2.plot([x + w / 2 for x in xs], [t / w for t in out_toks], color=PALETTE[2], lw=1.8, label="output tokens/s")
+    a2.plot([x + w / 2 for x in xs], [t / w for t in in_toks], color=PALETTE[3], lw=1.2, label="input tokens/s")
+    a2.set_ylabel("tokens/s")
+    for ax in (a0, a1, a2):
+        ax.set_ylim(bottom=0)
+        _marks(ax, r)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    a0.set_title(f"Users, completed requests and tokens per second (per {w:g} s)")
     return _png(fig)
 
 
@@ -152,10 +189,16 @@ def model_share(r: RunResult) -> str:
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.set_ylim(0, 1)
     ax.set_ylabel("share of requests")
-    ax.set_xlabel("seconds since start")
-    ax.set_title("Which model answered")
+    ax.set_title("Which model answered (by send time)")
     _marks(ax, r)
     return _png(fig)
+
+
+def _hbar(ax, names: list[str], values: list[float], color, fmt: str) -> None:
+    """Horizontal bars with their values written on them."""
+    bars = ax.barh(names, values, color=color)
+    ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=3, fontsize=9)
+    ax.set_xlim(0, max(values or [1]) * 1.25 or 1)
 
 
 def cost(r: RunResult) -> str:
@@ -174,33 +217,36 @@ def cost(r: RunResult) -> str:
     a1.plot(xs, [usd[i] / toks[i] * 1e6 for i in range(n) if toks[i]], color=PALETTE[3], marker="o", ms=3)
     a1.set_ylabel("USD per 1M output tokens")
     a1.set_ylim(bottom=0)
-    a1.set_xlabel("seconds since start")
     a1.set_title("Cost per 1M output tokens over time")
     _marks(a1, r)
     names = sorted(by_model)
-    a2.barh(names, [by_model[m][0] / by_model[m][1] * 1e6 for m in names], color=PALETTE[: len(names)])
+    if names:
+        _hbar(a2, names, [by_model[m][0] / by_model[m][1] * 1e6 for m in names], PALETTE[: len(names)], "{:.4g}")
+    else:
+        _empty(a2, "no cost known")
     a2.set_title("by model")
     a2.set_xlabel("USD / 1M output tokens")
     return _png(fig)
 
 
 def errors(r: RunResult) -> str | None:
-    bad = [s for s in r.samples if not s.ok]
+    bad = [s for s in r.measured() if not s.ok]
     if not bad:
         return None
     w, n = _bins(r)
     kinds = Counter(s.error_type or "unknown" for s in bad)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(14, 3.0), gridspec_kw={"width_ratios": [1, 3]})
     names = [k for k, _ in kinds.most_common()]
-    a1.barh(names, [kinds[k] for k in names], color=PALETTE[4])
-    a1.set_title("errors by type")
+    _hbar(a1, names, [float(kinds[k]) for k in names], PALETTE[4], "{:,.0f}")
+    a1.set_title("errors by type (after warm-up)")
     for j, k in enumerate(names[:6]):
         counts = [0] * n
         for s in bad:
             if (s.error_type or "unknown") == k:
                 counts[min(int(s.start_s // w), n - 1)] += 1
-        a2.plot([i * w for i in range(n)], counts, label=k, color=PALETTE[(j + 4) % len(PALETTE)], lw=1.5)
+        a2.step([i * w for i in range(n)], counts, where="post", label=k, color=PALETTE[(j + 4) % len(PALETTE)])
     a2.set_title(f"errors per {w:g} s")
-    a2.legend(frameon=False)
+    a2.set_ylim(bottom=0)
     _marks(a2, r)
+    a2.legend(frameon=False)
     return _png(fig)

@@ -60,6 +60,8 @@ class OpenAIStreamUser(User):
                 gevent.sleep(delay)
             else:
                 self.workload.lateness_s.append(-delay)
+            if self.workload.stopping:  # the run ended before this arrival was due: not sent
+                return
         self._run(job)
         if self.workload.spec.think_time_s and job.due_s is None:
             gevent.sleep(self.workload.spec.think_time_s)
@@ -149,10 +151,19 @@ def _error_text(raw: bytes) -> str:
 
 
 def shape_class(pure_shape) -> type[LoadTestShape]:
-    """A Locust LoadTestShape whose tick() is the pure shape's tick(run time)."""
+    """A Locust LoadTestShape whose tick() is the pure shape's tick(run time).
+
+    After the shape's end it keeps the last user count: the runner, not the
+    shape, ends the run, after letting requests in flight finish (stop grace).
+    """
 
     class ScenarioShape(LoadTestShape):
+        last = None
+
         def tick(self):
-            return pure_shape.tick(self.get_run_time())
+            now = pure_shape.tick(self.get_run_time())
+            if now is not None:
+                self.last = now
+            return self.last
 
     return ScenarioShape

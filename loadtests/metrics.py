@@ -171,6 +171,13 @@ def fill_from_body(sample: RequestSample, body: dict[str, Any], sent_at: float, 
     return text or choices[0].get("text") or ""
 
 
+UNFINISHED = "unfinished"  # error_type of a request still in flight when the run (and its grace) ended
+
+
 def measured(samples: Iterable[RequestSample], include_warmup: bool = False) -> list[RequestSample]:
-    """The samples that count for verdicts: warm-up excluded unless asked."""
-    return [s for s in samples if include_warmup or not s.warmup]
+    """The samples that count for verdicts: finished requests; warm-up excluded unless asked.
+
+    Unfinished requests (no answer by the end of the stop grace) are neither
+    successes nor errors; the report's request accounting counts them.
+    """
+    return [s for s in samples if (include_warmup or not s.warmup) and s.error_type != UNFINISHED]

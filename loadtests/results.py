@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
+from loadtests.accounting import RequestAccounting, account, saturation_note
 from loadtests.metrics import RequestSample, measured, percentile
+from loadtests.tables import latency_tables, token_tables
+
+LATE_S = 0.1  # a trace arrival sent more than this after its time counts as late
 
 
 @dataclass
@@ -32,6 +36,9 @@ class RunResult:
     users: list[tuple[float, int]] = field(default_factory=list)
     lateness_s: list[float] = field(default_factory=list)
     prompt_method: str = ""
+    arrivals_s: list[float] = field(default_factory=list)  # trace replay: every planned arrival time
+    generator_cpu_cores: float | None = None  # the load generator's CPU time / run time
+    provenance: dict = field(default_factory=dict)  # what reproduces the run (see provenance.py)
 
     @property
     def window_s(self) -> float:
@@ -39,11 +46,19 @@ class RunResult:
         return max(self.elapsed_s - self.warmup_s, 0.0)
 
     def measured(self) -> list[RequestSample]:
+        """Finished requests after the warm-up: what the verdict, cards and tables count."""
         return measured(self.samples)
+
+    def accounting(self) -> RequestAccounting:
+        late = sum(1 for x in self.lateness_s if x > LATE_S)
+        return account(self.samples, len(self.arrivals_s) if self.arrivals_s else None, late)
 
     def header_dict(self) -> dict:
         d = asdict(self)
         d.pop("samples")
+        d.pop("arrivals_s")
+        d["accounting"] = self.accounting().to_dict()
+        d["saturation"] = saturation_note(self.accounting(), self.measured(), self.generator_cpu_cores)
         return d
 
 
@@ -78,4 +93,6 @@ def summary(samples: list[RequestSample], window_s: float) -> dict:
         "cost_per_1m_output_tokens_usd": cost_per_1m_output(samples),
         "models": dict(Counter(s.model or "unknown" for s in ok)),
         "errors_by_type": dict(errors_by_type(samples)),
+        "latency": latency_tables(samples),
+        "tokens": token_tables(samples, window_s),
     }

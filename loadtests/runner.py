@@ -9,6 +9,7 @@ ends the run early: the result is marked partial and still reported.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from datetime import datetime, timezone
@@ -50,11 +51,10 @@ def post_budget(spec: ScarcitySpec, gpus: int, timeout_s: float = 10.0) -> tuple
     try:
         http = HTTPClient.from_url(base, connection_timeout=timeout_s, network_timeout=timeout_s)
         try:
-            resp = http.post(
-                prefix + "/admin/budget",
-                body=json.dumps({"gpus": gpus}).encode(),
-                headers={"content-type": "application/json"},
-            )
+            headers = {"content-type": "application/json"}
+            if os.environ.get("PETIT_ADMIN_TOKEN"):
+                headers["authorization"] = f"Bearer {os.environ['PETIT_ADMIN_TOKEN']}"
+            resp = http.post(prefix + "/admin/budget", body=json.dumps({"gpus": gpus}).encode(), headers=headers)
             detail = resp.read()[:200].decode("utf-8", "replace")
             return resp.status_code < 400, f"HTTP {resp.status_code} {detail}"
         finally:
@@ -90,26 +90,67 @@ def run(spec: ScenarioSpec, workload: Workload, target: str, out=None) -> RunRes
     runner = env.create_local_runner()
     stop = _Interrupt()
     handler = gevent.signal_handler(signal.SIGINT, stop)
+    cpu0 = time.process_time()
     try:
         workload.t0 = time.perf_counter()
         runner.start_shape()
         _watch(runner, spec, workload, result, stop, out)
+        result.elapsed_s = time.perf_counter() - workload.t0
+        drain(workload, spec.stop_grace_s, stop)
     finally:
         runner.quit()
         handler.cancel()
-    result.elapsed_s = time.perf_counter() - workload.t0
+    finish_result(result, workload, spec, time.process_time() - cpu0)
     result.partial = result.partial or stop.hit
-    result.samples, result.lateness_s = list(workload.samples), list(workload.lateness_s)
     return result
+
+
+def drain(workload: Workload, grace_s: float, stop: _Interrupt) -> None:
+    """Stop sending; wait up to `grace_s` for the requests in flight (Ctrl-C cuts the wait)."""
+    workload.stopping = True
+    deadline = time.perf_counter() + grace_s
+    while workload.in_flight and time.perf_counter() < deadline and not stop.hit:
+        gevent.sleep(0.05)
+
+
+def finish_result(result: RunResult, workload: Workload, spec: ScenarioSpec, cpu_s: float) -> None:
+    """Unfinished requests recorded, samples, arrivals and the generator's CPU copied into the result."""
+    assert workload.t0 is not None
+    workload.close_unfinished(time.perf_counter(), spec.stop_grace_s)
+    result.samples, result.lateness_s = list(workload.samples), list(workload.lateness_s)
+    if workload.schedule is not None:
+        result.arrivals_s = [r.at_s for r in workload.schedule.requests if r.at_s < spec.duration_s]
+    result.generator_cpu_cores = cpu_s / result.elapsed_s if result.elapsed_s > 0 else None
+
+
+def fail_fast_problem(samples: list, fail_fast_s: float) -> str | None:
+    """The abort reason when every request finished in the first `fail_fast_s` seconds failed."""
+    first = [s for s in samples if s.start_s < fail_fast_s]
+    if not first or any(s.ok for s in first):
+        return None
+    kinds: dict[str, int] = {}
+    for s in first:
+        kinds[s.error_type or "unknown"] = kinds.get(s.error_type or "unknown", 0) + 1
+    top = max(kinds, key=lambda k: kinds[k])
+    example = next(s.error or "" for s in first if (s.error_type or "unknown") == top)
+    return (
+        f"aborted (fail fast): all {len(first):,} requests sent in the first {fail_fast_s:g} s failed "
+        f"(mostly {top}: {example[:120]}); set fail_fast_s: 0 in the scenario to keep going"
+    )
 
 
 def _watch(runner, spec: ScenarioSpec, workload: Workload, result: RunResult, stop: _Interrupt, out) -> None:
     times = [e.at_s for e in spec.scarcity.events] if spec.scarcity else []
-    fired, last_print, shape = 0, 0.0, spec.build_shape()
+    fired, last_print, shape, checked = 0, 0.0, spec.build_shape(), not spec.fail_fast_s
     while not stop.hit:
         t = time.perf_counter() - workload.t0
         if shape.tick(t) is None:
             break
+        if not checked and t >= spec.fail_fast_s:
+            checked = True
+            result.problem = fail_fast_problem(list(workload.samples), spec.fail_fast_s)
+            if result.problem is not None:
+                break
         for i in due_events(times, t, fired):
             ev = spec.scarcity.events[i]  # type: ignore[union-attr]
             ok, detail = post_budget(spec.scarcity, ev.gpus)  # type: ignore[arg-type]

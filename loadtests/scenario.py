@@ -152,6 +152,12 @@ class ScenarioSpec(_Strict):
     max_tokens: int = Field(64, ge=1)
     think_time_s: float = Field(0, ge=0, description="Closed-loop shapes: pause between a user's requests.")
     request_timeout_s: float = Field(120, gt=0)
+    stop_grace_s: float = Field(
+        30, ge=0, description="At the end, wait this long for requests in flight; the rest are 'unfinished'."
+    )
+    fail_fast_s: float = Field(
+        10, ge=0, description="Abort (exit 3) if every request finished in the first N s failed; 0: never."
+    )
     extra_body: dict[str, Any] = Field(default_factory=dict, description="Merged into every request body.")
     shape: Shape
     prompts: PromptSpec = PromptSpec(synthetic=SyntheticPromptSpec())

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loadtests.metrics import RequestSample, percentile
 from loadtests.pricing import PriceTable, tier_rank
+from loadtests.units import fmt_value
 
 ALL = "all"
 
@@ -89,11 +90,10 @@ class VerdictLine:
     note: str = ""
 
     def text(self) -> str:
-        unit = f" {self.unit}" if self.unit else ""
-        got = "n/a" if self.measured is None else f"{self.measured:.4g}{unit}"
+        got, limit = fmt_value(self.measured, self.unit), fmt_value(self.limit, self.unit)
         mark = "PASS" if self.passed else "FAIL"
         note = f"  ({self.note})" if self.note else ""
-        return f"{mark}  [{self.scope}] {self.name}: {got} (limit {self.op} {self.limit:g}{unit}){note}"
+        return f"{mark}  [{self.scope}] {self.name}: {got} (limit {self.op} {limit}){note}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,7 +153,7 @@ def _rate_lines(scope: str, sla: ScopeSLA, samples: list[RequestSample], window_
     out = []
     if sla.max_error_rate is not None:
         rate = (len(samples) - len(ok)) / len(samples) if samples else None
-        out.append(_line(scope, "error rate", sla.max_error_rate, rate, "", "<="))
+        out.append(_line(scope, "error rate", sla.max_error_rate, rate, "share", "<="))
     per_s = window_s if window_s > 0 else None
     if sla.min_requests_per_s is not None:
         got = len(ok) / per_s if per_s else None
@@ -185,7 +185,9 @@ def _cost_quality_lines(
         got = tier_share(samples, q.min_tier_share.tier, prices.tier)
         note = "" if got is not None else "no tier known: give --fleet or a price table with tiers"
         out.append(
-            _line(scope, f"share answered by {q.min_tier_share.tier}+", q.min_tier_share.share, got, "", ">=", note)
+            _line(
+                scope, f"share answered by {q.min_tier_share.tier}+", q.min_tier_share.share, got, "share", ">=", note
+            )
         )
     if q.min_accuracy is not None:
         out.append(
@@ -194,7 +196,7 @@ def _cost_quality_lines(
                 "accuracy",
                 q.min_accuracy,
                 accuracy(samples),
-                "",
+                "share",
                 ">=",
                 "" if accuracy(samples) is not None else "no labelled prompts answered",
             )
@@ -208,7 +210,7 @@ def evaluate(spec: SLASpec, samples: list[RequestSample], window_s: float, price
     for scope, sla in spec.slas.items():
         scoped = in_scope(samples, scope)
         if not scoped:
-            lines.append(VerdictLine(scope, "requests", 1, 0, "", ">=", False, "no request in this scope"))
+            lines.append(VerdictLine(scope, "requests", 1, 0, "requests", ">=", False, "no request in this scope"))
             continue
         ok = [s for s in scoped if s.ok]
         lines += _latency_lines(scope, sla, ok)

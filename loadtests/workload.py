@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import count
 
-from loadtests.metrics import RequestSample
+from loadtests.metrics import UNFINISHED, RequestSample
 from loadtests.pricing import PriceTable
 from loadtests.prompts import Prompt, SyntheticPrompts, is_correct
 from loadtests.scenario import ScenarioSpec
@@ -43,11 +43,16 @@ class Workload:
         self.lateness_s: list[float] = []  # trace replay: how late arrivals were sent
         self._ids = count()
         self.t0: float | None = None  # perf_counter at the run start
+        self.in_flight: dict[int, RequestSample] = {}  # sent, not yet finished
+        self.stopping = False  # the run is over: users send nothing new
+        self.id_offset, self.id_step = 0, 1  # distributed: worker k of n numbers requests k, k+n, ...
 
     def next_job(self) -> Job | None:
         """The next request to send; None when a trace is exhausted."""
+        if self.stopping:
+            return None
         if self.schedule is None:
-            i = next(self._ids)
+            i = next(self._ids) * self.id_step + self.id_offset
             return Job(i, self._prompt(i, None), self.spec.max_tokens)
         taken = self.schedule.take()
         if taken is None:
@@ -77,8 +82,23 @@ class Workload:
         return body
 
     def new_sample(self, now: float) -> RequestSample:
+        """A sample for a request being sent now; it stays in flight until :meth:`finish`."""
         start = now - (self.t0 if self.t0 is not None else now)
-        return RequestSample(start_s=start, requested_model=self.spec.model, warmup=start < self.spec.warmup_s)
+        sample = RequestSample(start_s=start, requested_model=self.spec.model, warmup=start < self.spec.warmup_s)
+        self.in_flight[id(sample)] = sample
+        return sample
+
+    def close_unfinished(self, now: float, grace_s: float) -> int:
+        """Record every request still in flight as unfinished; returns how many."""
+        t0 = self.t0 if self.t0 is not None else now
+        left = list(self.in_flight.values())
+        for sample in left:
+            sample.ok, sample.error_type = False, UNFINISHED
+            sample.error = f"no answer by the end of the run plus {grace_s:g} s grace"
+            sample.e2e_s = now - t0 - sample.start_s
+            self.samples.append(sample)
+        self.in_flight.clear()
+        return len(left)
 
     def apply_headers(self, sample: RequestSample, get) -> None:
         """Petit's response headers (absent on plain OpenAI servers). `get(name)` -> str | None."""
@@ -100,5 +120,7 @@ class Workload:
                 sample.cost_usd, sample.cost_basis = table, "price_table"
         if sample.ok:
             sample.correct = is_correct(answer, job.prompt)
-        self.samples.append(sample)
+        self.in_flight.pop(id(sample), None)
+        if sample.error_type != UNFINISHED:  # an unfinished one is already recorded
+            self.samples.append(sample)
         return sample

@@ -142,7 +142,7 @@ def test_target_returning_errors_fails_with_clear_summary(fake, tmp_path):
     res = _cli(tmp_path, fake, "duration_s: 2\nshape: {kind: constant, users: 2}\n")
     assert res.returncode == 1
     assert "errors: http_503" in res.stdout and "injected failure" in res.stdout and "Traceback" not in res.stderr
-    assert "FAIL  [all] error rate: 1" in res.stdout
+    assert "FAIL  [all] error rate: 100.00%" in res.stdout
     assert "http_503" in (tmp_path / "rep" / "report.html").read_text()
 
 

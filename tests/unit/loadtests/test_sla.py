@@ -71,7 +71,7 @@ slas:
     )
     assert lines["share answered by large+"].measured == pytest.approx(0.3)
     assert lines["accuracy"].measured == pytest.approx(0.5) and not lines["accuracy"].passed
-    assert "FAIL  [auto] accuracy: 0.5" in lines["accuracy"].text()
+    assert "FAIL  [auto] accuracy: 50.00% (limit >= 60.00%)" in lines["accuracy"].text()
 
 
 def test_scope_without_requests_fails():
