@@ -214,11 +214,21 @@ class SLOConfig(_Strict):
     e2e_p99_ms: float | None = Field(None, gt=0)
 
 
+class LimitsConfig(_Strict):
+    """Bounds on what one request may send (413 for the body, 400 for the rest)."""
+
+    max_body_bytes: int = Field(8 * 2**20, ge=1024, le=2**30, description="Request body size (HTTP 413 beyond).")
+    max_json_depth: int = Field(64, ge=4, le=1000, description="Nesting of the JSON body.")
+    max_messages: int = Field(2048, ge=1, le=100_000, description="Chat messages (or prompts of a batch).")
+    max_content_parts: int = Field(256, ge=1, le=100_000, description="Content parts of one chat message.")
+
+
 class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     ready_timeout_s: float = Field(600, gt=0)
     retry_after_s: int = Field(1, ge=1, le=3600, description="Retry-After sent with 429 responses.")
+    limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Bounds on one request's input.")
 
 
 class RayConfig(_Strict):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import re
 import time
 import zlib
@@ -24,7 +25,7 @@ from serving.fleet.cost import format_cost
 from serving.fleet.schema import AUTO_MODEL, FleetConfig
 from serving.gateway.cascade_runner import CascadeRun, thresholds_from, without_logprobs_line
 from serving.gateway.errors import HTTPError, error_body
-from serving.gateway.protocol import ChatRequest, CompletionRequest, WireError, parse_body, validate
+from serving.gateway.protocol import ChatRequest, CompletionRequest, WireError, check_sizes, parse_body, validate
 from serving.gateway.telemetry import RequestRecord, RequestTelemetry
 from serving.gateway.upstream import ModelClient, Overloaded, Upstream, engine_body, first_item
 from serving.router.build import Router
@@ -43,6 +44,21 @@ def _response(err: HTTPError) -> JSONResponse:
 
 
 WireRequest = ChatRequest | CompletionRequest
+log = logging.getLogger("petit.gateway")
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The request body, read in chunks; WireError 413 as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise WireError(f"request body of {int(declared)} bytes is over the {limit}-byte limit", status=413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise WireError(f"request body is over the {limit}-byte limit", status=413)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class Gateway:
@@ -89,8 +105,10 @@ class Gateway:
         rec = RequestRecord(kind=kind, requested_model="?", start_ns=time.time_ns(), stream=False)
         try:
             self.authorize(request)
-            body = parse_body(await request.body())
+            limits = self.fleet.server.limits
+            body = parse_body(await read_capped(request, limits.max_body_bytes), limits.max_json_depth)
             req = validate(kind, body)
+            check_sizes(req, limits.max_messages, limits.max_content_parts)
             rec.requested_model, rec.stream = req.model, req.stream
             if self.telemetry.config.record_prompts:
                 rec.prompt_text = json.dumps(body.get("messages") if kind == "chat" else body.get("prompt"))
@@ -107,7 +125,7 @@ class Gateway:
                 return self.respond(first["body"], decision, rec, t0, {})
             return self.relay(upstream, decision, rec, t0, req, {}, False)
         except WireError as err:
-            return self._fail(rec, t0, HTTPError(400, err.message, err.param))
+            return self._fail(rec, t0, HTTPError(err.status, err.message, err.param))
         except RoutingError as err:
             return self._fail(rec, t0, HTTPError(err.status, err.message, err.param, err.code))
         except ConstraintError as err:
@@ -126,6 +144,11 @@ class Gateway:
             )
         except HTTPError as err:
             return self._fail(rec, t0, err)
+        except Exception:  # noqa: BLE001 - the catch-all: an OpenAI-shaped 500, logged and counted, never plain text
+            log.exception("unexpected error serving a %s request", kind)
+            return self._fail(
+                rec, t0, HTTPError(500, "internal error while serving the request", code="internal_error")
+            )
 
     def authorize(self, request: Request) -> None:
         """Check `Authorization: Bearer KEY` when API keys are configured. Raises a 401 HTTPError."""
@@ -332,6 +355,9 @@ class Gateway:
                 if '"usage":{' in line and line.startswith("data: {"):
                     chunk = json.loads(line[6:])
                     self._account(rec, chunk.get("usage") or {})
+                    if chunk.get("choices"):  # content with running usage (continuous_usage_stats): keep it
+                        yield line
+                        continue
                     if not want_usage:
                         continue
                     chunk["petit"] = {"model": rec.model, "cost_usd": rec.cost_usd}

@@ -21,11 +21,28 @@ MAX_TOKENS_CEILING = 1_000_000
 
 
 class WireError(ValueError):
-    """A request body the ingress rejects (HTTP 400), with the offending parameter."""
+    """A request body the ingress rejects (HTTP 400, or `status`), with the offending parameter."""
 
-    def __init__(self, message: str, param: str | None = None) -> None:
+    def __init__(self, message: str, param: str | None = None, status: int = 400) -> None:
         super().__init__(message)
-        self.message, self.param = message, param
+        self.message, self.param, self.status = message, param, status
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _depth(data: object, limit: int) -> int:
+    """Nesting depth of decoded JSON (iterative), stopping early past `limit`."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, d = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, d)
+            if deepest > limit:
+                return deepest
+            stack.extend((v, d + 1) for v in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 class _Lenient(BaseModel):
@@ -70,15 +87,34 @@ class CompletionRequest(_Common):
     prompt: str | list[str] | list[int] | list[list[int]]
 
 
-def parse_body(raw: bytes) -> dict[str, Any]:
-    """Decode a request body into a JSON object. Raises WireError."""
+def parse_body(raw: bytes, max_depth: int = 64) -> dict[str, Any]:
+    """Decode a request body into a JSON object. Raises WireError (NaN/Infinity and nesting past `max_depth`: 400)."""
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise WireError(f"request body nests deeper than {max_depth} levels") from None
     except (ValueError, UnicodeDecodeError) as err:
         raise WireError(f"request body is not valid JSON: {err}") from None
     if not isinstance(data, dict):
         raise WireError(f"request body must be a JSON object, got {type(data).__name__}")
+    if _depth(data, max_depth) > max_depth:
+        raise WireError(f"request body nests deeper than {max_depth} levels")
     return data
+
+
+def check_sizes(req: ChatRequest | CompletionRequest, max_messages: int, max_content_parts: int) -> None:
+    """Raises WireError when a request has more messages, content parts or prompts than allowed."""
+    if isinstance(req, ChatRequest):
+        if len(req.messages) > max_messages:
+            raise WireError(f"messages: {len(req.messages)} messages, more than the {max_messages} allowed", "messages")
+        for i, m in enumerate(req.messages):
+            if isinstance(m.content, list) and len(m.content) > max_content_parts:
+                raise WireError(
+                    f"messages.{i}.content: more than {max_content_parts} content parts", f"messages.{i}.content"
+                )
+    elif isinstance(req.prompt, list) and req.prompt and isinstance(req.prompt[0], list | str):
+        if len(req.prompt) > max_messages:
+            raise WireError(f"prompt: {len(req.prompt)} prompts, more than the {max_messages} allowed", "prompt")
 
 
 def validate(kind: str, body: dict[str, Any]) -> ChatRequest | CompletionRequest:

@@ -36,7 +36,7 @@ ROUTES = (
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
-    """OpenAI-shaped body for FastAPI's own HTTP errors (unknown path, wrong method)."""
+    """OpenAI-shaped body for FastAPI's own HTTP errors (unknown path, wrong method) and anything unhandled."""
     status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
     detail = exc.detail if isinstance(exc, StarletteHTTPException) else "internal error"
     return JSONResponse(error_body(status, f"{request.method} {request.url.path}: {detail}"), status_code=status)
@@ -53,6 +53,7 @@ def _endpoint(route: Route, gateway_of: Callable[[], Gateway]) -> Callable[[Requ
 def add_routes(app: FastAPI, gateway_of: Callable[[], Gateway]) -> FastAPI:
     """Mount every route of `ROUTES` on `app`, answered by `gateway_of()`, and OpenAI-shaped 404/405s."""
     app.add_exception_handler(StarletteHTTPException, not_found)
+    app.add_exception_handler(Exception, not_found)  # the last resort: JSON, never Starlette's plain text
     for r in ROUTES:
         app.add_api_route(r.path, _endpoint(r, gateway_of), methods=[r.method])
     return app
