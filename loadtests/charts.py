@@ -219,6 +219,8 @@ def cost(r: RunResult) -> str:
     a1.set_ylim(bottom=0)
     a1.set_title("Cost per 1M output tokens over time")
     _marks(a1, r)
+    if not xs:
+        a1.text(0.5, 0.5, "no cost known: give --fleet or --prices", ha="center", transform=a1.transAxes, fontsize=12)
     names = sorted(by_model)
     if names:
         _hbar(a2, names, [by_model[m][0] / by_model[m][1] * 1e6 for m in names], PALETTE[: len(names)], "{:.4g}")

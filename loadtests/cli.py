@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workers", type=int, help="run a Locust master and N local worker processes (default: one)")
     p.add_argument(
+        "--remote-workers",
+        type=int,
+        default=0,
+        help="with --workers: also wait for this many workers started on other hosts (python -m loadtests.worker)",
+    )
+    p.add_argument("--master-bind", help="with --workers: HOST:PORT the master listens on (default 127.0.0.1:free)")
+    p.add_argument(
         "--rerun",
         metavar="REPORT_JSON",
         help="repeat the run recorded in a report.json (its resolved scenario, SLA, target and options); "
@@ -199,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             file=out,
             flush=True,
         )
-    if args.workers:
+    if args.workers or args.remote_workers:
         from loadtests import distributed  # imports Locust only for a real run
 
         result = distributed.run(spec, workload, args, out=None if args.quiet else out)

@@ -39,6 +39,8 @@ class OpenAIStreamUser(User):
 
     def on_start(self) -> None:
         self.workload: Workload = self.environment.petit_workload  # type: ignore[attr-defined]
+        if self.workload.t0 is None:  # a distributed worker: its run starts with its first user
+            self.workload.t0 = time.perf_counter()
         base, self.prefix = split_target(self.host or "")
         timeout = self.workload.spec.request_timeout_s
         self.http = HTTPClient.from_url(

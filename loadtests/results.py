@@ -39,6 +39,7 @@ class RunResult:
     arrivals_s: list[float] = field(default_factory=list)  # trace replay: every planned arrival time
     generator_cpu_cores: float | None = None  # the load generator's CPU time / run time
     provenance: dict = field(default_factory=dict)  # what reproduces the run (see provenance.py)
+    worker_samples: dict[int, int] = field(default_factory=dict)  # --workers: samples per worker index
 
     @property
     def window_s(self) -> float:

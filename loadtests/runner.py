@@ -63,7 +63,7 @@ def post_budget(spec: ScarcitySpec, gpus: int, timeout_s: float = 10.0) -> tuple
         return False, f"{type(err).__name__}: {err}"
 
 
-class _Interrupt:
+class Interrupt:
     def __init__(self) -> None:
         self.hit = False
 
@@ -88,13 +88,13 @@ def run(spec: ScenarioSpec, workload: Workload, target: str, out=None) -> RunRes
     env = Environment(user_classes=[OpenAIStreamUser], shape_class=shape_class(spec.build_shape())(), host=target)
     env.petit_workload = workload  # type: ignore[attr-defined]
     runner = env.create_local_runner()
-    stop = _Interrupt()
+    stop = Interrupt()
     handler = gevent.signal_handler(signal.SIGINT, stop)
     cpu0 = time.process_time()
     try:
         workload.t0 = time.perf_counter()
         runner.start_shape()
-        _watch(runner, spec, workload, result, stop, out)
+        watch(runner, spec, workload, result, stop, out)
         result.elapsed_s = time.perf_counter() - workload.t0
         drain(workload, spec.stop_grace_s, stop)
     finally:
@@ -105,7 +105,7 @@ def run(spec: ScenarioSpec, workload: Workload, target: str, out=None) -> RunRes
     return result
 
 
-def drain(workload: Workload, grace_s: float, stop: _Interrupt) -> None:
+def drain(workload: Workload, grace_s: float, stop: Interrupt) -> None:
     """Stop sending; wait up to `grace_s` for the requests in flight (Ctrl-C cuts the wait)."""
     workload.stopping = True
     deadline = time.perf_counter() + grace_s
@@ -114,7 +114,10 @@ def drain(workload: Workload, grace_s: float, stop: _Interrupt) -> None:
 
 
 def finish_result(result: RunResult, workload: Workload, spec: ScenarioSpec, cpu_s: float) -> None:
-    """Unfinished requests recorded, samples, arrivals and the generator's CPU copied into the result."""
+    """Unfinished requests recorded, samples, arrivals and the generator's CPU copied into the result.
+
+    `cpu_s`: CPU seconds of the busiest load-generator process.
+    """
     assert workload.t0 is not None
     workload.close_unfinished(time.perf_counter(), spec.stop_grace_s)
     result.samples, result.lateness_s = list(workload.samples), list(workload.lateness_s)
@@ -135,11 +138,11 @@ def fail_fast_problem(samples: list, fail_fast_s: float) -> str | None:
     example = next(s.error or "" for s in first if (s.error_type or "unknown") == top)
     return (
         f"aborted (fail fast): all {len(first):,} requests sent in the first {fail_fast_s:g} s failed "
-        f"(mostly {top}: {example[:120]}); set fail_fast_s: 0 in the scenario to keep going"
+        f"(mostly {top}: {example[:120]}); set fail_fast_s: 0 in the scenario (or --fail-fast-s 0) to keep going"
     )
 
 
-def _watch(runner, spec: ScenarioSpec, workload: Workload, result: RunResult, stop: _Interrupt, out) -> None:
+def watch(runner, spec: ScenarioSpec, workload: Workload, result: RunResult, stop: Interrupt, out) -> None:
     times = [e.at_s for e in spec.scarcity.events] if spec.scarcity else []
     fired, last_print, shape, checked = 0, 0.0, spec.build_shape(), not spec.fail_fast_s
     while not stop.hit:

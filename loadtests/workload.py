@@ -58,6 +58,7 @@ class Workload:
         if taken is None:
             return None
         i, req = taken
+        i = i * self.id_step + self.id_offset
         return Job(i, self._prompt(i, req.input_tokens), req.output_tokens, req.at_s)
 
     def _prompt(self, i: int, input_tokens: int | None) -> Prompt:

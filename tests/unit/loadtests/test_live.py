@@ -31,35 +31,9 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def fake(request):
-    """Start loadtests.fake_server with the test's args; yields its URL."""
-    args = getattr(request, "param", [])
-    port = _port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "loadtests.fake_server",
-            "--port",
-            str(port),
-            "--ttft",
-            str(TTFT),
-            "--itl",
-            str(ITL),
-            *args,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout.readline().startswith("READY"), "fake server did not start"
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(10)
-
-
-def _cli(tmp_path, target, scenario: str, sla: str = "slas: {all: {max_error_rate: 0.5}}\n", timeout=60, **kw):
+def _cli(
+    tmp_path, target, scenario: str, sla: str = "slas: {all: {max_error_rate: 0.5}}\n", timeout=60, extra=(), **kw
+):
     (tmp_path / "s.yaml").write_text(scenario)
     (tmp_path / "sla.yaml").write_text(sla)
     cmd = [
@@ -75,6 +49,7 @@ def _cli(tmp_path, target, scenario: str, sla: str = "slas: {all: {max_error_rat
         "--report",
         str(tmp_path / "rep"),
         "--quiet",
+        *extra,
     ]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, **kw)
 

@@ -1,0 +1,150 @@
+"""The report end to end against the fake server: accounting, fail-fast, --workers, --rerun, and the page in Chromium.
+
+The Chromium test renders report.html in Debian's headless `chromium` and
+reads what the browser drew; it skips (with the reason) when chromium is not
+installed (`apt-get install -y chromium`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from loadtests.metrics import RequestSample
+from loadtests.report import write_report
+from loadtests.results import RunResult
+from tests.unit.loadtests.test_live import ROOT, _cli, _report
+
+PRICES = (
+    "models:\n  fake-small: {input_per_1m_usd: 0.1, output_per_1m_usd: 1, tier: small}\n"
+    "  fake-large: {input_per_1m_usd: 0.2, output_per_1m_usd: 2, tier: large}\n"
+)
+SECTIONS = {"verdict", "summary", "accounting", "latency", "tokens", "errors", "reproduce"}
+CHARTS = {"distributions", "over-time", "throughput", "models", "cost"}
+
+
+def test_trace_run_accounts_for_every_request(fake, tmp_path):
+    trace = tmp_path / "t.jsonl"
+    trace.write_text(
+        "\n".join(f'{{"timestamp": {i * 50}, "input_length": 20, "output_length": 30}}' for i in range(80))
+    )
+    scenario = f"""name: accounting
+duration_s: 2.5
+warmup_s: 0.3
+stop_grace_s: 0.2
+shape: {{kind: trace, users: 4}}
+trace: {{format: mooncake, file: "{trace}"}}
+"""
+    res = _cli(tmp_path, fake, scenario)
+    assert res.returncode == 0, res.stdout + res.stderr
+    acc = _report(tmp_path)["run"]["accounting"]
+    assert acc["balanced"] and acc["planned"] == 50  # arrivals due within the 2.5 s run
+    assert acc["sent"] + acc["not_sent"] == acc["planned"] and acc["not_sent"] > 0
+    assert acc["sent"] == acc["completed"] + acc["failed"] + acc["unfinished"] and acc["unfinished"] > 0
+    assert len(_report(tmp_path)["samples"]) == acc["sent"]
+    assert "accounting (whole run): planned 50" in res.stdout and "User pool too small" in res.stdout
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert "Every request accounted for" in html and "offered vs achieved rate" in html
+
+
+@pytest.mark.parametrize("fake", [["--fail-status", "404"]], indirect=True)
+def test_all_errors_fail_fast_with_exit_3(fake, tmp_path):
+    t0 = time.monotonic()
+    res = _cli(tmp_path, fake, "duration_s: 60\nfail_fast_s: 1\nshape: {kind: constant, users: 2}\n")
+    assert res.returncode == 3, res.stdout + res.stderr
+    assert time.monotonic() - t0 < 30 and "aborted (fail fast): all" in res.stdout
+    doc = _report(tmp_path)
+    assert doc["run"]["elapsed_s"] < 5 and not doc["passed"]
+    assert "No successful request" in (tmp_path / "rep" / "report.html").read_text()
+
+
+@pytest.mark.parametrize("fake", [["--petit"]], indirect=True)
+def test_two_workers_merge_into_one_report_and_rerun_repeats_it(fake, tmp_path):
+    scenario = "name: dist\nduration_s: 2.5\nwarmup_s: 0.3\nmax_tokens: 4\nshape: {kind: constant, users: 4}\n"
+    res = _cli(tmp_path, fake, scenario, extra=["--workers", "2"], timeout=90)
+    assert res.returncode == 0, res.stdout + res.stderr
+    doc = _report(tmp_path)
+    run = doc["run"]
+    assert set(run["worker_samples"]) == {"0", "1"} and all(n > 5 for n in run["worker_samples"].values())
+    assert sum(run["worker_samples"].values()) == len(doc["samples"]) == run["accounting"]["sent"]
+    assert run["accounting"]["balanced"] and doc["passed"]
+    prov = run["provenance"]
+    assert prov["command"][:2] == ["petit", "loadtest"] and "--workers" in prov["command"]
+    assert {"python", "petit", "locust"} <= set(prov["versions"]) and len(prov["git"]["commit"]) == 40
+    assert prov["scenario"]["shape"]["users"] == 4 and prov["scenario"]["duration_s"] == 2.5
+    assert len(prov["file_sha256"]["scenario"]) == 64 and prov["inputs"]["workers"] == 2
+    (tmp_path / "s.yaml").write_text("shape: {kind: constant, users: 99}\n")  # the rerun uses the recorded scenario
+    again = subprocess.run(
+        [sys.executable, "-m", "loadtests.cli", "--rerun", str(tmp_path / "rep" / "report.json"), "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "scenario file" in again.stderr and "changed since the run" in again.stderr
+    redo = json.loads((tmp_path / "rep-rerun" / "report.json").read_text())
+    assert redo["run"]["provenance"]["scenario"] == prov["scenario"] and set(redo["run"]["worker_samples"]) == {
+        "0",
+        "1",
+    }
+
+
+CHECK_JS = """<script>
+window.addEventListener('load', () => {
+  const out = {sections: [...document.querySelectorAll('h2[id]')].map(h => h.id), imgs: [],
+               empty: [...document.querySelectorAll('.empty')].map(e => e.offsetHeight)};
+  for (const img of document.images) {
+    const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+    const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+    const d = ctx.getImageData(0, 0, c.width || 1, c.height || 1).data;
+    let colour = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 80) colour++;
+    }
+    out.imgs.push({alt: img.alt, w: img.naturalWidth, shown: img.offsetWidth, colour: colour / (d.length / 4)});
+  }
+  const pre = document.createElement('pre'); pre.id = 'petit-check';
+  pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
+});
+</script>"""
+
+
+def _render(html_path) -> dict:
+    """What headless Chromium drew for a report: section ids, per image size and share of coloured pixels."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    page = html_path.with_name("check.html")
+    page.write_text(html_path.read_text().replace("</body>", CHECK_JS + "</body>"))
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000"]
+    cmd += ["--virtual-time-budget=10000", "--dump-dom", page.as_uri()]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    return json.loads(dom.split('<pre id="petit-check">')[1].split("</pre>")[0].replace("&quot;", '"'))
+
+
+@pytest.mark.skipif(
+    not (shutil.which("chromium") or shutil.which("chromium-browser")),
+    reason="Debian's chromium is not installed (apt-get install -y chromium); the report is not rendered",
+)
+@pytest.mark.parametrize("fake", [["--petit"]], indirect=True)
+def test_report_renders_in_headless_chromium(fake, tmp_path):
+    (tmp_path / "prices.yaml").write_text(PRICES)
+    scenario = "duration_s: 2.5\nwarmup_s: 0.5\nmax_tokens: 6\npricing: {prices: prices.yaml}\n"
+    res = _cli(tmp_path, fake, scenario + "shape: {kind: constant, users: 6}\n")
+    assert res.returncode == 0, res.stdout + res.stderr
+    seen = _render(tmp_path / "rep" / "report.html")
+    assert SECTIONS | CHARTS <= set(seen["sections"]) and not seen["empty"]
+    assert len(seen["imgs"]) == 6  # offered vs achieved + the five chart sections (no errors: no error chart)
+    for img in seen["imgs"]:
+        assert img["w"] > 500 and img["shown"] > 300, img
+        assert img["colour"] > 0.003, f"chart looks empty: {img}"  # data drawn (axes + legends alone: < 0.002)
+
+    empty = RunResult("empty", "http://x", "auto", "now", 2.0, 0.0, elapsed_s=2.0)
+    empty.samples = [RequestSample(0.1 * i, "auto", ok=False, error_type="http_404", error="no") for i in range(5)]
+    seen = _render(write_report(empty, [], tmp_path / "empty"))
+    assert seen["empty"] and seen["empty"][0] > 20 and not CHARTS & set(seen["sections"])
+    assert [i["alt"] for i in seen["imgs"]] == ["offered vs achieved rate", "errors"]
