@@ -1,11 +1,14 @@
 """`petit loadtest`: run a scenario headless, judge it against an SLA file, write the report.
 
     petit loadtest --target URL --scenario FILE --sla FILE --report DIR
-                   [--fleet FILE | --prices FILE] [--trace-dir DIR]
+                   [--fleet FILE | --prices FILE] [--trace-dir DIR] [--fail-fast-s N]
+                   [--workers N [--remote-workers M --master-bind HOST:PORT]]
+    petit loadtest --rerun DIR/report.json [any option above, to override the recorded one]
 
 Exit status: 0 every SLA line holds; 1 some SLA line fails; 2 bad input
 (scenario, SLA, trace, prompt or price file); 3 the target could not be
-load-tested (unreachable, no request answered); 130 interrupted (Ctrl-C; the
+load-tested (unreachable, no request answered, or fail fast: every request
+sent in the first `fail_fast_s` seconds failed); 130 interrupted (Ctrl-C; the
 partial report is written and marked partial).
 """
 
@@ -109,7 +112,7 @@ def print_summary(r: RunResult, lines: list[VerdictLine], report: Path, out) -> 
         f"failed {fmt_count(a.failed)}  unfinished {fmt_count(a.unfinished)}",
         file=out,
     )
-    note = r.header_dict()["saturation"]
+    note = r.saturation()
     if note:
         print(f"note: {note}", file=out)
     print(

@@ -114,9 +114,7 @@ def run(spec: ScenarioSpec, workload: Workload, args: Any, out=None) -> RunResul
         watch(master, spec, workload, result, stop, out)
         result.elapsed_s = time.perf_counter() - workload.t0
         master.send_message("petit_stop")
-        deadline = time.perf_counter() + spec.stop_grace_s + 10
-        while len(collector.final) < local + remote and time.perf_counter() < deadline and not stop.hit:
-            gevent.sleep(0.05)
+        _wait_final(collector, local + remote, spec.stop_grace_s, stop)
     finally:
         master.quit()
         handler.cancel()
@@ -125,6 +123,15 @@ def run(spec: ScenarioSpec, workload: Workload, args: Any, out=None) -> RunResul
     result.partial = result.partial or stop.hit
     result.worker_samples = dict(sorted(collector.per_worker.items()))
     return result
+
+
+def _wait_final(collector: _Collector, n: int, grace_s: float, stop: Interrupt) -> None:
+    """Wait for every worker's last batch: the grace plus 10 s; after Ctrl-C at most 3 s more."""
+    deadline = time.perf_counter() + grace_s + 10
+    while len(collector.final) < n and time.perf_counter() < deadline:
+        if stop.hit:
+            deadline = min(deadline, time.perf_counter() + 3)
+        gevent.sleep(0.05)
 
 
 def _connected(master: Any, n: int, stop: Interrupt) -> bool:

@@ -107,7 +107,7 @@ def accounting_html(r: RunResult) -> str:
     rows.append(["of the sent, during the warm-up", fmt_count(a.warmup_sent)])
     check = "balanced" if a.balanced else "NOT balanced (a bug: please report)"
     cpu = "unknown" if r.generator_cpu_cores is None else f"{r.generator_cpu_cores:.2f} cores"
-    note = r.header_dict()["saturation"]
+    note = r.saturation()
     sat = f"<div class='banner warn'>{_E(note)}</div>" if note else ""
     return (
         _table(["whole run, warm-up included", "requests"], rows)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from loadtests.accounting import RequestAccounting, account, saturation_note
 from loadtests.metrics import RequestSample, measured, percentile
@@ -54,12 +54,17 @@ class RunResult:
         late = sum(1 for x in self.lateness_s if x > LATE_S)
         return account(self.samples, len(self.arrivals_s) if self.arrivals_s else None, late)
 
+    def saturation(self) -> str | None:
+        """What held the offered load back, in words (see accounting.saturation_note); None if nothing."""
+        return saturation_note(self.accounting(), self.measured(), self.generator_cpu_cores)
+
     def header_dict(self) -> dict:
-        d = asdict(self)
+        """The run without its raw samples and arrival times, plus its accounting and saturation note."""
+        d = asdict(replace(self, samples=[], arrivals_s=[]))
         d.pop("samples")
         d.pop("arrivals_s")
         d["accounting"] = self.accounting().to_dict()
-        d["saturation"] = saturation_note(self.accounting(), self.measured(), self.generator_cpu_cores)
+        d["saturation"] = self.saturation()
         return d
 
 

@@ -127,7 +127,7 @@ def finish_result(result: RunResult, workload: Workload, spec: ScenarioSpec, cpu
 
 
 def fail_fast_problem(samples: list, fail_fast_s: float) -> str | None:
-    """The abort reason when every request finished in the first `fail_fast_s` seconds failed."""
+    """The abort reason when every finished request sent in the first `fail_fast_s` seconds failed; else None."""
     first = [s for s in samples if s.start_s < fail_fast_s]
     if not first or any(s.ok for s in first):
         return None
@@ -149,7 +149,8 @@ def watch(runner, spec: ScenarioSpec, workload: Workload, result: RunResult, sto
         t = time.perf_counter() - workload.t0
         if shape.tick(t) is None:
             break
-        if not checked and t >= spec.fail_fast_s:
+        # decided once the first request sent in the window has finished (a slow server is not an error)
+        if not checked and t >= spec.fail_fast_s and any(s.start_s < spec.fail_fast_s for s in workload.samples):
             checked = True
             result.problem = fail_fast_problem(list(workload.samples), spec.fail_fast_s)
             if result.problem is not None:

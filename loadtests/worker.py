@@ -13,6 +13,7 @@ sends the rest as unfinished. See loadtests/distributed.py.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from typing import Any
@@ -76,6 +77,7 @@ class _Sender:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the master, which stops the workers
     try:
         spec = load_scenario(args.scenario)
         workload, _ = build_workload(spec, args)
