@@ -25,7 +25,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import httpx
@@ -58,6 +58,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out-png", type=Path, default=RESULTS / "router_calibration.png")
     p.add_argument("--from-json", type=Path, default=None, help="refit and replot a previous run's answers (no asking)")
     p.add_argument("--live", type=Path, default=None, help="`petit router live --split report` results to plot too")
+    p.add_argument(
+        "--rescore", action="store_true", help="with --from-json: the router's scores from the current artefact"
+    )
     return p.parse_args(argv)
 
 
@@ -228,6 +231,9 @@ def main(
         if len(rows) != len(tasks):
             print(f"error: {args.from_json} has {len(rows)} answers, the question set {len(tasks)}", file=sys.stderr)
             return 1
+        if args.rescore:
+            scores = scorer([q.question for q in questions])
+            rows = [replace(r, score=sc) for r, sc in zip(rows, scores)]
     else:
         try:
             rows = asyncio.run(record(args, questions, small, large, scorer, transport))

@@ -14,6 +14,7 @@ Embedding the ~14k prompts takes a few minutes on 2 CPU cores (cached).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -44,7 +45,13 @@ DEFAULT_STRONG_SHARE = 0.5
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="petit router train", description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=None, help="labelled data (default: RouteLLM MMLU in the data dir)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="labelled data: a CSV or RouteLLM folder, or 'all' (every source in the data dir, minus the "
+        "calibration questions; default: RouteLLM MMLU)",
+    )
     p.add_argument("--out-dir", type=Path, default=artifacts.ARTIFACTS_DIR)
     p.add_argument("--name", default=artifacts.DEFAULT_NAME)
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="embedding cache")
@@ -76,22 +83,54 @@ def select_classifier(
     return clf, cfg, results
 
 
+def all_sources_without_calibration(encoder_factory, cache_dir: Path, max_seq_length: int):
+    """Every grouped source, minus prompts whose question stem is in the calibration set (no leak into
+    `petit router calibrate`'s results). Returns (set, embeddings, rows left out)."""
+    from serving.router.training.questions import choice_questions
+    from serving.router.training.sources import load_grouped, stem_key
+
+    gs = load_grouped()
+    emb = embed_labelled(gs.data, max_seq_length, encoder_factory, cache_dir)  # the whole set: one cache entry
+    held = {stem_key(q.question) for _, q in choice_questions()}
+    keep = np.array([stem_key(p) not in held for p in gs.data.prompts])
+    idx = np.nonzero(keep)[0]
+    return gs.data.subset(idx), emb[idx], int((~keep).sum())
+
+
+def held_out_summary(clf, x: np.ndarray, ds, test_idx: np.ndarray) -> dict:
+    """APGR of the fitted router and the length baseline on the held-out rows (point estimates)."""
+    weak, strong = ds.weak_correct[test_idx], ds.strong_correct[test_idx]
+    length = np.log1p([len(ds.prompts[i]) for i in test_idx])
+    if weak.mean() == strong.mean():
+        return {"n": int(len(test_idx)), "learned_apgr": None, "length_apgr": None}  # PGR undefined
+    return {
+        "n": int(len(test_idx)),
+        "learned_apgr": router_summary(clf.scores(x[test_idx]), weak, strong)["apgr"],
+        "length_apgr": router_summary(length, weak, strong)["apgr"],
+    }
+
+
 def main(argv: list[str] | None = None, encoder_factory=None) -> int:
     args = parse_args(argv)
     if encoder_factory is None:
         from serving.router.predictor import default_encoder_factory as encoder_factory
-    try:
-        ds = load_labelled(args.data or default_mmlu_dir())
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
     from serving.router.encoder import ENCODER_NAME, MAX_SEQ_LENGTH
 
     t0 = time.perf_counter()
-    emb = embed_labelled(ds, MAX_SEQ_LENGTH, encoder_factory, args.cache_dir)
+    source = "RouteLLM MMLU (weak=Mixtral-8x7B, strong=GPT-4-1106)"
+    try:
+        if str(args.data) == "all":
+            ds, emb, excluded = all_sources_without_calibration(encoder_factory, args.cache_dir, MAX_SEQ_LENGTH)
+            source = f"every source ({ds.source}); {excluded} calibration questions left out"
+        else:
+            ds = load_labelled(args.data or default_mmlu_dir())
+            emb = embed_labelled(ds, MAX_SEQ_LENGTH, encoder_factory, args.cache_dir)
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     x = prompt_features(emb, np.array([len(p) for p in ds.prompts]))
     y = outcome_labels(ds.weak_correct, ds.strong_correct)
-    train_idx, _ = split_indices(len(ds))
+    train_idx, test_idx = split_indices(len(ds))
     inner = np.random.default_rng(SPLIT_SEED + 1).permutation(train_idx)
     n_val = int(round(len(inner) * VAL_FRACTION))
     val_idx, fit_idx = np.sort(inner[:n_val]), np.sort(inner[n_val:])
@@ -105,7 +144,7 @@ def main(argv: list[str] | None = None, encoder_factory=None) -> int:
         "outcomes": ["both_wrong", "only_weak", "only_strong", "both_right"],
         "training": {
             "data_sha256": ds.sha256,
-            "source": "RouteLLM MMLU (weak=Mixtral-8x7B, strong=GPT-4-1106)",
+            "source": source,
             "n_rows": len(ds),
             "n_fit": int(len(fit_idx)),
             "n_val": int(len(val_idx)),
@@ -118,6 +157,8 @@ def main(argv: list[str] | None = None, encoder_factory=None) -> int:
         "calibration": {"sample": "validation split", "score_quantiles": score_quantiles(clf.scores(x[val_idx]))},
         "default_strong_share": DEFAULT_STRONG_SHARE,
     }
+    meta["test"] = held_out_summary(clf, x, ds, test_idx)
+    print(f"held-out rows (in distribution): {json.dumps(meta['test'])}")
     npz, js = args.out_dir / f"{args.name}.npz", args.out_dir / f"{args.name}.json"
     artifacts.save(clf, meta, npz, js)
     print(

@@ -107,10 +107,14 @@ def test_train_command_on_fixture(csv_file, tmp_path):
     not default_mmlu_dir().exists(),
     reason=f"RouteLLM MMLU data not found at {default_mmlu_dir()} (set PETIT_ROUTER_DATA)",
 )
-def test_real_mmlu_data_matches_the_artifact():
+def test_real_data_matches_the_artifact():
+    from serving.router.training.sources import load_grouped
+
     ds = load_labelled(default_mmlu_dir())
     assert len(ds) == 14042 - 5
-    assert ds.sha256 == artifacts.load().metadata["training"]["data_sha256"]
+    training = artifacts.load().metadata["training"]
+    assert training["data_sha256"] == load_grouped().data.sha256  # `petit router train --data all`
+    assert "calibration questions left out" in training["source"]
 
 
 def test_live_questions_file():
