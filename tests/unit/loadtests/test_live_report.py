@@ -18,7 +18,7 @@ import pytest
 from loadtests.metrics import RequestSample
 from loadtests.report import write_report
 from loadtests.results import RunResult
-from tests.unit.loadtests.test_live import ROOT, _cli, _report
+from tests.unit.loadtests.test_live import ROOT, _cli, _port, _report
 
 PRICES = (
     "models:\n  fake-small: {input_per_1m_usd: 0.1, output_per_1m_usd: 1, tier: small}\n"
@@ -47,7 +47,9 @@ trace: {{format: mooncake, file: "{trace}"}}
     assert acc["sent"] + acc["not_sent"] == acc["planned"] and acc["not_sent"] > 0
     assert acc["sent"] == acc["completed"] + acc["failed"] + acc["unfinished"] and acc["unfinished"] > 0
     assert len(_report(tmp_path)["samples"]) == acc["sent"]
-    assert "accounting (whole run): planned 50" in res.stdout and "User pool too small" in res.stdout
+    assert "accounting (whole run): planned 50" in res.stdout
+    # the pool of 4 is the limit; on a machine loaded by other work the fake server's TTFT may rise too
+    assert "note: User pool too small" in res.stdout or "note: Server saturated" in res.stdout, res.stdout
     html = (tmp_path / "rep" / "report.html").read_text()
     assert "Every request accounted for" in html and "offered vs achieved rate" in html
 
@@ -63,10 +65,32 @@ def test_all_errors_fail_fast_with_exit_3(fake, tmp_path):
     assert "No successful request" in (tmp_path / "rep" / "report.html").read_text()
 
 
-@pytest.mark.parametrize("fake", [["--petit"]], indirect=True)
-def test_two_workers_merge_into_one_report_and_rerun_repeats_it(fake, tmp_path):
-    scenario = "name: dist\nduration_s: 2.5\nwarmup_s: 0.3\nmax_tokens: 4\nshape: {kind: constant, users: 4}\n"
-    res = _cli(tmp_path, fake, scenario, extra=["--workers", "2"], timeout=90)
+@pytest.fixture(scope="module")
+def workers_run(tmp_path_factory):
+    """One 2-worker run against the fake server (with Petit's headers and prices): (folder, CLI result)."""
+    tmp = tmp_path_factory.mktemp("workers")
+    (tmp / "prices.yaml").write_text(PRICES)
+    port = _port()
+    cmd = [sys.executable, "-m", "loadtests.fake_server", "--port", str(port), "--ttft", "0.05", "--itl", "0.01"]
+    server = subprocess.Popen([*cmd, "--petit"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert server.stdout.readline().startswith("READY"), "fake server did not start"
+    scenario = "name: dist\nduration_s: 2.5\nwarmup_s: 0.3\nmax_tokens: 6\npricing: {prices: prices.yaml}\n"
+    try:
+        res = _cli(
+            tmp,
+            f"http://127.0.0.1:{port}",
+            scenario + "shape: {kind: constant, users: 6}\n",
+            timeout=90,
+            extra=["--workers", "2"],
+        )
+        yield tmp, res
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_two_workers_merge_into_one_report_and_rerun_repeats_it(workers_run):
+    tmp_path, res = workers_run
     assert res.returncode == 0, res.stdout + res.stderr
     doc = _report(tmp_path)
     run = doc["run"]
@@ -76,7 +100,7 @@ def test_two_workers_merge_into_one_report_and_rerun_repeats_it(fake, tmp_path):
     prov = run["provenance"]
     assert prov["command"][:2] == ["petit", "loadtest"] and "--workers" in prov["command"]
     assert {"python", "petit", "locust"} <= set(prov["versions"]) and len(prov["git"]["commit"]) == 40
-    assert prov["scenario"]["shape"]["users"] == 4 and prov["scenario"]["duration_s"] == 2.5
+    assert prov["scenario"]["shape"]["users"] == 6 and prov["scenario"]["duration_s"] == 2.5
     assert len(prov["file_sha256"]["scenario"]) == 64 and prov["inputs"]["workers"] == 2
     (tmp_path / "s.yaml").write_text("shape: {kind: constant, users: 99}\n")  # the rerun uses the recorded scenario
     again = subprocess.run(
@@ -130,13 +154,8 @@ def _render(html_path) -> dict:
     not (shutil.which("chromium") or shutil.which("chromium-browser")),
     reason="Debian's chromium is not installed (apt-get install -y chromium); the report is not rendered",
 )
-@pytest.mark.parametrize("fake", [["--petit"]], indirect=True)
-def test_report_renders_in_headless_chromium(fake, tmp_path):
-    (tmp_path / "prices.yaml").write_text(PRICES)
-    scenario = "duration_s: 2.5\nwarmup_s: 0.5\nmax_tokens: 6\npricing: {prices: prices.yaml}\n"
-    res = _cli(tmp_path, fake, scenario + "shape: {kind: constant, users: 6}\n")
-    assert res.returncode == 0, res.stdout + res.stderr
-    seen = _render(tmp_path / "rep" / "report.html")
+def test_report_renders_in_headless_chromium(workers_run, tmp_path):
+    seen = _render(workers_run[0] / "rep" / "report.html")
     assert SECTIONS | CHARTS <= set(seen["sections"]) and not seen["empty"]
     assert len(seen["imgs"]) == 6  # offered vs achieved + the five chart sections (no errors: no error chart)
     for img in seen["imgs"]:
