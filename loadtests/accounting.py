@@ -7,6 +7,7 @@ ran out), and for trace replay every planned arrival was either sent or not.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -61,15 +62,19 @@ def rate_series(
     requests sent per second. Achieved: successful completions per second by
     the time they finished.
     """
-    n = int(max(elapsed_s, width_s) // width_s) + 1
+    n = max(math.ceil(elapsed_s / width_s), 1)
+    # the last bin may be shorter than width_s: a rate per second of the time it covers
+    spans = [max(min(width_s, elapsed_s - i * width_s), 1e-9) for i in range(n)]
     offered, achieved = [0.0] * n, [0.0] * n
     due = arrivals_s if arrivals_s else [s.start_s for s in samples]
     for t in due:
         if t <= elapsed_s:
-            offered[min(int(t // width_s), n - 1)] += 1 / width_s
+            b = min(int(t // width_s), n - 1)
+            offered[b] += 1 / spans[b]
     for s in samples:
         if s.ok and s.e2e_s is not None:
-            achieved[min(int((s.start_s + s.e2e_s) // width_s), n - 1)] += 1 / width_s
+            b = min(int((s.start_s + s.e2e_s) // width_s), n - 1)
+            achieved[b] += 1 / spans[b]
     return [i * width_s for i in range(n)], offered, achieved
 
 

@@ -128,10 +128,13 @@ def offered_vs_achieved(r: RunResult) -> str:
     """Offered (arrivals due, or requests sent) vs achieved (successful completions) req/s, and in flight."""
     w, _ = _bins(r)
     xs, offered, achieved = rate_series(r.samples, r.arrivals_s, r.elapsed_s, w)
+    xs = [*xs, max(r.elapsed_s, 1.0)]  # the last step reaches the end of the run
     fig, ax = plt.subplots(figsize=(14, 3.0))
     label = "offered (trace arrivals due)" if r.arrivals_s else "offered (requests sent)"
-    ax.step(xs, offered, where="post", color=PALETTE[1], lw=1.8, label=label)
-    ax.step(xs, achieved, where="post", color=PALETTE[0], lw=1.8, label="achieved (successful completions)")
+    ax.step(xs, [*offered, offered[-1]], where="post", color=PALETTE[1], lw=1.8, label=label)
+    ax.step(
+        xs, [*achieved, achieved[-1]], where="post", color=PALETTE[0], lw=1.8, label="achieved (successful completions)"
+    )
     ax.set_ylabel("requests/s")
     ax.set_ylim(bottom=0)
     ax.set_title(f"Offered vs achieved rate (per {w:g} s)")
@@ -178,9 +181,9 @@ def model_share(r: RunResult) -> str:
     if per:
         totals = [sum(v[i] for v in per.values()) or 1 for i in range(n)]
         names = sorted(per)
-        ax.stackplot(
-            [i * w for i in range(n)],
-            *[[per[m][i] / totals[i] for i in range(n)] for m in names],
+        ax.stackplot(  # one extra point so the last bin reaches the end of the run
+            [*(i * w for i in range(n)), max(r.elapsed_s, 1.0)],
+            *[[*(per[m][i] / totals[i] for i in range(n)), per[m][n - 1] / totals[n - 1]] for m in names],
             labels=names,
             colors=PALETTE[: len(names)],
             alpha=0.85,

@@ -7,6 +7,8 @@ scientific notation.
 
 from __future__ import annotations
 
+import math
+
 NA = "n/a"
 
 
@@ -23,7 +25,7 @@ def _num(x: float) -> str:
         return f"{x:.1f}"
     if a >= 0.01 or a == 0:
         return f"{x:.2f}"
-    return f"{x:.6f}".rstrip("0")
+    return f"{x:.{2 - math.floor(math.log10(a))}f}".rstrip("0")  # <= 3 significant digits, never 1e-05
 
 
 def fmt_rate(x: float | None, unit: str) -> str:

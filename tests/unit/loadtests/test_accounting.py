@@ -30,9 +30,11 @@ def test_books_balance_and_unfinished_are_neither_ok_nor_errors():
 def test_rate_series_offered_from_arrivals_else_sends():
     samples = [_s(0.2), _s(0.4), _s(1.5)]
     xs, offered, achieved = rate_series(samples, [0.0, 0.5, 1.0, 1.2, 5.0], elapsed_s=2.0, width_s=1.0)
-    assert xs == [0.0, 1.0, 2.0] and offered == [2.0, 2.0, 0.0] and achieved == [2.0, 1.0, 0.0]
+    assert xs == [0.0, 1.0] and offered == [2.0, 2.0] and achieved == [2.0, 1.0]
     _, offered, _ = rate_series(samples, [], elapsed_s=2.0, width_s=1.0)
-    assert offered == [2.0, 1.0, 0.0]
+    assert offered == [2.0, 1.0]
+    _, offered, _ = rate_series(samples, [], elapsed_s=1.5, width_s=1.0)  # a half bin: per second of its span
+    assert offered == [2.0, 2.0]
 
 
 def test_saturation_note_reads_the_evidence():
