@@ -101,8 +101,8 @@ def latency_over_time(r: RunResult) -> str:
     a1.scatter(
         [s.start_s for s in ok if s.ttft_s is not None],
         [s.ttft_s * 1000 for s in ok if s.ttft_s is not None],
-        s=6,
-        alpha=0.5,
+        s=12,
+        alpha=0.6,
         color=PALETTE[0],
         label="TTFT (by send time)",
     )
@@ -110,7 +110,7 @@ def latency_over_time(r: RunResult) -> str:
     a1.set_title("TTFT per request and ITL per token; grey = warm-up, red = budget change")
     pts = [(s.start_s + (s.ttft_s or 0) + sum(s.itl_s[: i + 1]), x * 1000) for s in ok for i, x in enumerate(s.itl_s)]
     if pts:
-        a2.scatter([p[0] for p in pts], [p[1] for p in pts], s=3, alpha=0.25, color=PALETTE[1], label="ITL")
+        a2.scatter([p[0] for p in pts], [p[1] for p in pts], s=5, alpha=0.35, color=PALETTE[1], label="ITL")
     a2.set_ylabel("ITL (ms)")
     for ax in (a1, a2):
         ax.set_ylim(bottom=0)

@@ -62,8 +62,8 @@ class OpenAIStreamUser(User):
                 gevent.sleep(delay)
             else:
                 self.workload.lateness_s.append(-delay)
-            if self.workload.stopping:  # the run ended before this arrival was due: not sent
-                return
+            if self.workload.stopping or job.due_s >= self.workload.spec.duration_s:
+                return  # due after the run's end (a worker's clock may lag the master's): not sent
         self._run(job)
         if self.workload.spec.think_time_s and job.due_s is None:
             gevent.sleep(self.workload.spec.think_time_s)
