@@ -104,11 +104,11 @@ def saturation_note(
     if not (acc.late or acc.not_sent or acc.unfinished):
         return None
     pressure = ", ".join(
-        f"{n:,} {what}"
-        for n, what in (
-            (acc.late, "arrivals sent late"),
-            (acc.not_sent, "arrivals not sent"),
-            (acc.unfinished, "requests unfinished at the stop"),
+        f"{n:,} {what if n > 1 else one}"
+        for n, what, one in (
+            (acc.late, "arrivals sent late", "arrival sent late"),
+            (acc.not_sent, "arrivals not sent", "arrival not sent"),
+            (acc.unfinished, "requests unfinished at the stop", "request unfinished at the stop"),
         )
         if n
     )
