@@ -25,6 +25,7 @@ $(INSTALLED): pyproject.toml
 
 tools: setup
 	@bash deploy/get_helm.sh
+	@bash deploy/get_chromium.sh
 
 models: setup
 	$(VENV)/bin/petit models prepare --fleet $(FLEET)

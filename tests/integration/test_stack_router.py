@@ -43,7 +43,11 @@ def _score(resp) -> float:
 
 
 EASY = "Say hello."
-HARD = "What is 2 + 2?"  # scored as harder than a greeting by the MMLU-trained predictor
+HARD = (  # a multiple-choice science question: scored far above a greeting by the shipped predictor
+    "Which of the following is a consequence of the second law of thermodynamics?\nA. heat flows from cold to hot\n"
+    "B. entropy of an isolated system never decreases\nC. energy is conserved\nD. work equals force times distance\n"
+    "Answer:"
+)
 
 
 def test_learned_router_follows_the_threshold(http, state):
