@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 import gevent
@@ -27,7 +26,7 @@ from locust.env import Environment
 from loadtests.locust_glue import OpenAIStreamUser, shape_class
 from loadtests.metrics import RequestSample
 from loadtests.results import RunResult
-from loadtests.runner import Interrupt, check_target, finish_result, watch
+from loadtests.runner import Interrupt, finish_result, start_result, watch
 from loadtests.scenario import ScenarioSpec
 from loadtests.workload import Workload
 
@@ -74,17 +73,8 @@ class _Collector:
 def run(spec: ScenarioSpec, workload: Workload, args: Any, out=None) -> RunResult:
     """Run with `args.workers` local workers (plus `args.remote_workers` started elsewhere)."""
     target = args.target
-    result = RunResult(
-        spec.name,
-        target,
-        spec.model,
-        datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        spec.duration_s,
-        spec.warmup_s,
-    )
-    problem = check_target(target)
-    if problem is not None:
-        result.problem = problem
+    result = start_result(spec, target)
+    if result.problem is not None:
         return result
     local, remote = int(args.workers or 0), int(getattr(args, "remote_workers", 0) or 0)
     host, _, port_text = (getattr(args, "master_bind", None) or "127.0.0.1:0").rpartition(":")

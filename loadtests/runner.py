@@ -71,8 +71,8 @@ class Interrupt:
         self.hit = True
 
 
-def run(spec: ScenarioSpec, workload: Workload, target: str, out=None) -> RunResult:
-    """Run the scenario against `target`; never raises for target problems (see result.problem)."""
+def start_result(spec: ScenarioSpec, target: str) -> RunResult:
+    """A run's result record, with `problem` set when the target cannot be used (then nothing is sent)."""
     result = RunResult(
         spec.name,
         target,
@@ -81,9 +81,14 @@ def run(spec: ScenarioSpec, workload: Workload, target: str, out=None) -> RunRes
         spec.duration_s,
         spec.warmup_s,
     )
-    problem = check_target(target)
-    if problem is not None:
-        result.problem = problem
+    result.problem = check_target(target)
+    return result
+
+
+def run(spec: ScenarioSpec, workload: Workload, target: str, out=None) -> RunResult:
+    """Run the scenario against `target`; never raises for target problems (see result.problem)."""
+    result = start_result(spec, target)
+    if result.problem is not None:
         return result
     env = Environment(user_classes=[OpenAIStreamUser], shape_class=shape_class(spec.build_shape())(), host=target)
     env.petit_workload = workload  # type: ignore[attr-defined]

@@ -37,6 +37,7 @@ from serving.router.cascade import Confidence, confidence, token_logprobs
 from serving.router.training.data import REPO_ROOT, DataError
 from serving.router.training.fitting import Outcome, Recorded, fit_thresholds, settings, single_outcomes
 from serving.router.training.live_scorer import Question, load_questions, score
+from serving.router.training.plots import finish, new_axes
 from serving.router.training.questions import QUESTION_SETS, question_set, split_questions
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
@@ -171,12 +172,7 @@ def plot_calibration(
     title: str,
     live: dict[str, tuple[float, float]] | None = None,
 ) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = new_axes()
     s, lg = held["small"], held["large"]
     ax.plot([0, 100], [100 * float(s["accuracy"]), 100 * float(lg["accuracy"])], color="grey", ls=":",
             label="random mix of the two models")  # fmt: skip
@@ -188,14 +184,8 @@ def plot_calibration(
     ax.scatter([0, 100], [100 * float(s["accuracy"]), 100 * float(lg["accuracy"])], color="black", zorder=3)
     for label, (x, y) in (live or {}).items():
         ax.scatter([100 * x], [100 * y], marker="*", s=140, zorder=4, label=f"{label}, live on the fleet")
-    ax.set_xlabel("questions reaching the large model (%)  (escalations count)")
-    ax.set_ylabel("accuracy on held-out questions (%)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    xlabel = "questions reaching the large model (%)  (escalations count)"
+    finish(fig, ax, path, title, xlabel, "accuracy on held-out questions (%)")
 
 
 def _yaml_float(v: float) -> str:

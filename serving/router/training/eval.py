@@ -41,6 +41,7 @@ from serving.router.training.data import (
 )
 from serving.router.training.embeddings import DEFAULT_CACHE_DIR, embed_labelled
 from serving.router.training.metrics import bootstrap, curve
+from serving.router.training.plots import finish, new_axes
 
 ROUTERS = ("learned", "length", "random", "oracle")
 RESULTS = REPO_ROOT / "benchmarks" / "results"
@@ -74,26 +75,14 @@ def router_scores(names: list[str], ds: LabelledSet, learned: np.ndarray | None)
 
 
 def plot(path: Path, fns: dict, ds: LabelledSet, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = new_axes()
     full = np.arange(len(ds))
     for name, fn in fns.items():
         c = curve(fn(full, np.random.default_rng(0)), ds.weak_correct, ds.strong_correct)
         ax.plot(100 * c.share, 100 * c.quality, label=name, linestyle="--" if name == "oracle" else "-")
     ax.axhline(100 * ds.weak_correct.mean(), color="grey", lw=0.8, ls=":", label="weak only")
     ax.axhline(100 * ds.strong_correct.mean(), color="black", lw=0.8, ls=":", label="strong only")
-    ax.set_xlabel("strong-model calls (%)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    finish(fig, ax, path, title, "strong-model calls (%)", "accuracy (%)")
 
 
 def _learned_scores(ds: LabelledSet, art: artifacts.RouterArtifact, args, encoder_factory) -> np.ndarray:
