@@ -31,7 +31,8 @@ from serving.gateway.upstream import ModelClient, Overloaded, Upstream, engine_b
 from serving.router.build import Router
 from serving.router.constraints import ConstraintError, parse_constraints
 from serving.router.policies import route
-from serving.router.predictor import prompt_text
+from serving.router.predictor import DifficultyPredictor, prompt_text
+from serving.router.state import RoutingStateHolder
 from serving.router.types import FleetSnapshot, ModelSnapshot, RouteDecision, RouteRequest, RoutingError, RoutingPolicy
 
 _CONTENT = re.compile(r'"(?:content|text)":"[^"]')
@@ -75,16 +76,26 @@ class Gateway:
     ) -> None:
         self.fleet = fleet
         self.router = router  # policies selectable per request with x-petit-policy, their shared state
-        self.policy = router.default
-        self.routing_state = router.state
         self.api_keys = api_keys
-        self.predictor = router.predictor
         self.client = client
         self.telemetry = telemetry
         self.cascade_observer = cascade_observer  # online learning's label sink (serving.control.learning)
         self.created = int(time.time())
         self._snapshot: FleetSnapshot | None = None
         self._snapshot_key: tuple | None = None
+
+    @property
+    def policy(self) -> RoutingPolicy:
+        """The default policy for `auto`."""
+        return self.router.default
+
+    @property
+    def routing_state(self) -> RoutingStateHolder:
+        return self.router.state
+
+    @property
+    def predictor(self) -> DifficultyPredictor | None:
+        return self.router.predictor
 
     def snapshot(self) -> FleetSnapshot:
         """The fleet as routing sees it; rebuilt only when the readiness view changes."""

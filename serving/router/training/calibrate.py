@@ -35,7 +35,15 @@ from serving.fleet.schema import FleetConfig, FleetConfigError, RoutingConfig, l
 from serving.router.build import build_router
 from serving.router.cascade import Confidence, confidence, token_logprobs
 from serving.router.training.data import REPO_ROOT, DataError
-from serving.router.training.fitting import Outcome, Recorded, fit_thresholds, settings, single_outcomes
+from serving.router.training.fitting import (
+    Outcome,
+    Recorded,
+    cascade_outcome,
+    fit_thresholds,
+    learned_outcome,
+    settings,
+    single_outcomes,
+)
 from serving.router.training.live_scorer import Question, load_questions, score
 from serving.router.training.plots import finish, new_axes
 from serving.router.training.questions import QUESTION_SETS, question_set, split_questions
@@ -136,8 +144,6 @@ def _recorded(d: dict[str, object]) -> Recorded:
 
 def report_outcomes(rows: list[Recorded], fitted: dict[str, Outcome]) -> dict[str, dict[str, object]]:
     """Every policy's outcome on held-out rows, with the fitted settings."""
-    from serving.router.training.fitting import cascade_outcome, learned_outcome
-
     small, large = single_outcomes(rows)
     out = {"small": asdict(small), "large": asdict(large)}
     lp = fitted["learned"].params

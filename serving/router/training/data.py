@@ -23,6 +23,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +84,7 @@ def _bool(value: str, where: str) -> bool:
     raise DataError(f"{where}: expected a boolean (1/0, true/false), got {value!r}")
 
 
-def _read_rows(path: Path, weak_col: str, strong_col: str, digest) -> list[tuple[str, bool, bool]]:
+def read_rows(path: Path, weak_col: str, strong_col: str, digest: Any) -> list[tuple[str, bool, bool]]:
     raw = path.read_bytes()
     digest.update(raw)
     reader = csv.DictReader(raw.decode("utf-8").splitlines(keepends=True))
@@ -96,7 +97,7 @@ def _read_rows(path: Path, weak_col: str, strong_col: str, digest) -> list[tuple
     ]
 
 
-def _contaminated(folder: Path) -> set[str]:
+def contaminated_prompts(folder: Path) -> set[str]:
     path = folder / "contaminated_prompts.jsonl"
     if not path.exists():
         return set()
@@ -116,18 +117,18 @@ def load_labelled(path: str | Path) -> LabelledSet:
         files = sorted(path.glob("mmlu_*.csv"))
         if not files:
             raise DataError(f"{path}: no mmlu_<subject>.csv files")
-        rows = [r for f in files for r in _read_rows(f, WEAK_COLUMN, STRONG_COLUMN, digest)]
-        flagged = _contaminated(path)
+        rows = [r for f in files for r in read_rows(f, WEAK_COLUMN, STRONG_COLUMN, digest)]
+        flagged = contaminated_prompts(path)
         rows = [r for r in rows if r[0] not in flagged]
     else:
         with path.open(encoding="utf-8") as fh:
             header = next(csv.reader(fh), [])
         routellm = WEAK_COLUMN in header
-        rows = _read_rows(
+        rows = read_rows(
             path, WEAK_COLUMN if routellm else "weak_correct", STRONG_COLUMN if routellm else "strong_correct", digest
         )
         if routellm:
-            flagged = _contaminated(path.parent)
+            flagged = contaminated_prompts(path.parent)
             rows = [r for r in rows if r[0] not in flagged]
     if not rows:
         raise DataError(f"{path}: no rows")

@@ -27,10 +27,9 @@ MIN_ROWS = 30
 RECIPE = {"hidden": 0, "epochs": 30, "l2": 1e-1, "dropout": 0.0}
 
 
-def held_out_scores(gs: GroupedSet, emb: np.ndarray, group: str, seed: int = 0) -> np.ndarray:
-    """The learned recipe trained on every other group, scoring `group`'s rows (in their order)."""
-    x = prompt_features(emb, np.array([len(p) for p in gs.data.prompts]))
-    y = outcome_labels(gs.data.weak_correct, gs.data.strong_correct)
+def held_out_scores(gs: GroupedSet, x: np.ndarray, y: np.ndarray, group: str, seed: int = 0) -> np.ndarray:
+    """The learned recipe (features `x`, outcomes `y` of every row) trained on every other group,
+    scoring `group`'s rows (in their order)."""
     train, test = gs.groups != group, gs.groups == group
     clf = fit(x[train], y[train], seed=seed, **RECIPE)  # type: ignore[arg-type]
     return routing_score(clf.probabilities(x[test]), "gain")
@@ -49,6 +48,8 @@ def evaluate_by_group(
 ) -> dict[str, Any]:
     """Per held-out group: sizes, accuracies and every router's APGR with CIs; plus the worst group per router."""
     groups: dict[str, Any] = {}
+    x = prompt_features(emb, np.array([len(p) for p in gs.data.prompts]))  # once, for every fold
+    y = outcome_labels(gs.data.weak_correct, gs.data.strong_correct)
     for name in gs.group_names:
         rows = np.nonzero(gs.groups == name)[0]
         weak, strong = gs.data.weak_correct[rows], gs.data.strong_correct[rows]
@@ -65,7 +66,7 @@ def evaluate_by_group(
         if "skipped" in entry:
             progress(f"{name}: skipped ({entry['skipped']})")
             continue
-        learned = held_out_scores(gs, emb, name, seed)
+        learned = held_out_scores(gs, x, y, name, seed)
         length = np.log1p([len(gs.data.prompts[i]) for i in rows])
         oracle = strong.astype(float) - weak.astype(float)
         fns = {

@@ -17,7 +17,6 @@ Two families, both with gold answers and a fixed seed:
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import zipfile
@@ -27,12 +26,12 @@ import numpy as np
 
 from serving.router.training.data import DataError, default_data_dir
 from serving.router.training.live_scorer import Question
+from serving.router.training.sources import LETTERS, parse_options
 
 CHOICE_TASKS = ("arc_challenge", "commonsense_qa", "openbook_qa", "mmlu")
 PER_TASK = 120
 MMLU_PRO_N = 120
 SEED = 20261129
-LETTERS = "ABCDEFGHIJ"
 FILES = {
     "llmrouter_ulab/data/example_data/query_data/default_query_test.jsonl": (
         "ecb291d4d65f6329801850ff601f684c5d8ea3dce91ec8ed87fa8c562bcfc50a"
@@ -64,19 +63,6 @@ def format_choice(stem: str, options: list[str]) -> str:
     return "\n".join(lines + [INSTRUCTION])
 
 
-def _options(choices: object) -> list[str] | None:
-    if isinstance(choices, str):
-        try:
-            choices = ast.literal_eval(choices)
-        except (ValueError, SyntaxError):
-            return None
-    if isinstance(choices, dict):
-        choices = choices.get("text")
-    if isinstance(choices, list) and 2 <= len(choices) <= len(LETTERS):
-        return [str(c) for c in choices]
-    return None
-
-
 def _llmrouter(base: Path, rng: np.random.Generator) -> list[tuple[str, Question]]:
     by_task: dict[str, list[Question]] = {t: [] for t in CHOICE_TASKS}
     seen: set[str] = set()
@@ -86,7 +72,7 @@ def _llmrouter(base: Path, rng: np.random.Generator) -> list[tuple[str, Question
                 continue
             q = json.loads(line)
             task, gold = q.get("task_name"), str(q.get("ground_truth", "")).strip()
-            opts = _options(q.get("choices"))
+            opts = parse_options(q.get("choices"))
             if task not in by_task or opts is None or gold not in LETTERS[: len(opts)] or q["query"] in seen:
                 continue
             seen.add(q["query"])
@@ -107,7 +93,7 @@ def _mmlu_pro(base: Path, rng: np.random.Generator) -> list[tuple[str, Question]
     out = []
     for i in rng.permutation(len(rows))[:MMLU_PRO_N]:
         r = rows[i]
-        opts = _options(r["options"])
+        opts = parse_options(r["options"])
         if opts is not None and str(r["answer"]) in LETTERS[: len(opts)]:
             out.append(("mmlu_pro", Question(format_choice(str(r["question"]), opts), str(r["answer"]), "choice")))
     return out

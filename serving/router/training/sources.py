@@ -18,7 +18,7 @@ a prompt. The data never ships with Petit (see `data.default_data_dir`).
 
 from __future__ import annotations
 
-import csv
+import ast
 import hashlib
 import json
 import re
@@ -26,6 +26,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,9 @@ from serving.router.training.data import (
     WEAK_COLUMN,
     DataError,
     LabelledSet,
+    contaminated_prompts,
     default_data_dir,
+    read_rows,
 )
 
 LLMROUTER_WEAK = "llama-3.1-8b-instruct"
@@ -42,6 +45,7 @@ LLMROUTER_STRONG = "llama-3.1-nemotron-51b-instruct"
 COMMONGEN_CORRECT_AT = 0.75
 MMLU_PRO_WEAK = "model_outputs_Meta-Llama-3_1-8B-Instruct_5shots.zip"
 MMLU_PRO_STRONG = "model_outputs_Meta-Llama-3_1-70B-Instruct_5shots.zip"
+LETTERS = "ABCDEFGHIJ"
 
 # MMLU's own subject -> category table (Hendrycks et al., categories.py).
 _MMLU_STEM = (
@@ -97,24 +101,19 @@ def stem_key(prompt: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", stem.lower()).strip()[:300]
 
 
-def _routellm_rows(folder: Path, digest: hashlib._Hash) -> Iterator[Row]:
-    flagged: set[str] = set()
-    cont = folder / "contaminated_prompts.jsonl"
-    if cont.exists():
-        flagged = {json.loads(line)["eval_prompt"] for line in cont.read_text("utf-8").splitlines() if line.strip()}
+def _routellm_rows(folder: Path, digest: Any) -> Iterator[Row]:
     files = sorted(folder.glob("mmlu_*.csv"))
     if not files:
         raise DataError(f"{folder}: no mmlu_<subject>.csv files")
+    flagged = contaminated_prompts(folder)
     for f in files:
-        raw = f.read_bytes()
-        digest.update(raw)
         group = "mmlu:" + MMLU_CATEGORY.get(f.stem.removeprefix("mmlu_"), "other")
-        for r in csv.DictReader(raw.decode("utf-8").splitlines(keepends=True)):
-            if r["prompt"] not in flagged:
-                yield Row(r["prompt"], r[WEAK_COLUMN] == "True", r[STRONG_COLUMN] == "True", group)
+        for prompt, weak, strong in read_rows(f, WEAK_COLUMN, STRONG_COLUMN, digest):
+            if prompt not in flagged:
+                yield Row(prompt, weak, strong, group)
 
 
-def _llmrouter_rows(folder: Path, digest: hashlib._Hash) -> Iterator[Row]:
+def _llmrouter_rows(folder: Path, digest: Any) -> Iterator[Row]:
     tasks: dict[str, str] = {}
     for part in ("train", "test"):
         path = folder / "data" / "example_data" / "query_data" / f"default_query_{part}.jsonl"
@@ -137,20 +136,28 @@ def _llmrouter_rows(folder: Path, digest: hashlib._Hash) -> Iterator[Row]:
             yield Row(r["question"], s[LLMROUTER_WEAK] >= at, s[LLMROUTER_STRONG] >= at, f"llmrouter:{task}")
 
 
+def parse_options(choices: object, min_options: int = 2) -> list[str] | None:
+    """Answer options from a data file: a list, its repr, or ``{"text": [...]}``; None when unusable."""
+    if isinstance(choices, str):  # some dumps store the list as its repr
+        try:
+            choices = ast.literal_eval(choices)
+        except (ValueError, SyntaxError):
+            return None
+    if isinstance(choices, dict):
+        choices = choices.get("text")
+    if isinstance(choices, list) and min_options <= len(choices) <= len(LETTERS):
+        return [str(c) for c in choices]
+    return None
+
+
 def mmlu_pro_prompt(q: dict[str, object]) -> str:
     """An MMLU-Pro question as a prompt, in MMLU's layout (stem, lettered options, 'Answer:')."""
-    options = q["options"]
-    if isinstance(options, str):  # some dumps store the list as its repr
-        import ast
-
-        options = ast.literal_eval(options)
-    assert isinstance(options, list)
-    letters = "ABCDEFGHIJ"
-    lines = [str(q["question"])] + [f"{letters[i]}. {o}" for i, o in enumerate(options)]
+    options = parse_options(q["options"], min_options=1) or []
+    lines = [str(q["question"])] + [f"{LETTERS[i]}. {o}" for i, o in enumerate(options)]
     return "\n".join(lines + ["Answer:"])
 
 
-def _mmlu_pro_rows(folder: Path, digest: hashlib._Hash) -> Iterator[Row]:
+def _mmlu_pro_rows(folder: Path, digest: Any) -> Iterator[Row]:
     def answers(name: str) -> list[dict[str, object]]:
         path = folder / name
         raw = path.read_bytes()
