@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from enum import Enum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -158,6 +158,13 @@ class RoutingStateConfig(_Strict):
         -5.0, le=0, description="Cascade: escalate when any of its token logprobs is below this."
     )
     cascade_buffer_tokens: int = Field(16, ge=1, le=4096, description="Cascade: streamed tokens judged first.")
+    cascade_min_mean_logprob_by_kind: dict[
+        Literal["choice", "open"], Annotated[float, Field(le=0, allow_inf_nan=False)]
+    ] = Field(
+        default_factory=dict,
+        description="Cascade: the mean-logprob threshold per prompt kind (choice: two or more lettered options; "
+        "open: anything else), overriding cascade_min_mean_logprob for that kind; -10000 never escalates it.",
+    )
     cascade_skip_score: float | None = Field(
         None,
         description="Cascade: prompts whose router score reaches this go straight to the strong tier "

@@ -32,8 +32,9 @@ from serving.gateway.errors import HTTPError
 from serving.gateway.protocol import ChatRequest, CompletionRequest
 from serving.gateway.telemetry import RequestRecord
 from serving.gateway.upstream import Upstream, engine_body, first_item
-from serving.router.cascade import CascadeThresholds, confidence, decide_on_logprobs, judge, stream_logprobs
-from serving.router.state import RoutingStateHolder
+from serving.router.cascade import confidence, decide_on_logprobs, judge, stream_logprobs
+from serving.router.predictor import prompt_text
+from serving.router.state import RoutingState, cascade_thresholds
 from serving.router.types import RouteDecision
 
 CASCADE_HEADER = "x-petit-cascade"
@@ -94,12 +95,6 @@ def without_logprobs_line(line: str) -> str:
     return f"data: {json.dumps(without_logprobs(json.loads(line[6:])), separators=(',', ':'))}\n\n"
 
 
-def thresholds_from(holder: RoutingStateHolder) -> CascadeThresholds:
-    """The cascade's thresholds in the routing state now."""
-    s = holder.get()
-    return CascadeThresholds(s.cascade_min_mean_logprob, s.cascade_min_token_logprob, s.cascade_buffer_tokens)
-
-
 class _Chained:
     """Lines already read, then the rest of an upstream; cancel() reaches the upstream."""
 
@@ -130,10 +125,11 @@ class CascadeRun:
         decision: RouteDecision,
         rec: RequestRecord,
         t0: float,
-        limits: CascadeThresholds,
+        state: RoutingState,
     ) -> None:
         self.host, self.kind, self.body, self.req = host, kind, body, req
-        self.decision, self.rec, self.t0, self.limits = decision, rec, t0, limits
+        self.decision, self.rec, self.t0 = decision, rec, t0
+        self.limits = cascade_thresholds(state, prompt_text(kind, body))  # the prompt kind's, when set
         self.strip = not client_wants_logprobs(kind, body)
 
     async def run(self) -> Response:

@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from serving.fleet.cost import format_cost
 from serving.fleet.schema import AUTO_MODEL, FleetConfig
-from serving.gateway.cascade_runner import CascadeRun, thresholds_from, without_logprobs_line
+from serving.gateway.cascade_runner import CascadeRun, without_logprobs_line
 from serving.gateway.errors import HTTPError, error_body
 from serving.gateway.protocol import ChatRequest, CompletionRequest, WireError, check_sizes, parse_body, validate
 from serving.gateway.telemetry import RequestRecord, RequestTelemetry
@@ -126,7 +126,7 @@ class Gateway:
             decision = await self._route(kind, req, body, request.headers)
             rec.model, rec.route_reason = decision.model, decision.reason
             if decision.escalate_to is not None:
-                run = CascadeRun(self, kind, body, req, decision, rec, t0, thresholds_from(self.routing_state))
+                run = CascadeRun(self, kind, body, req, decision, rec, t0, self.routing_state.get())
                 return await run.run()
             upstream = self.client.open(decision.model, kind, engine_body(body, req, decision.model))
             first = await first_item(upstream)

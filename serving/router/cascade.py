@@ -22,11 +22,27 @@ Logprob thresholds are model-specific; calibrate them on recorded answers
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from serving.router.types import ModelSnapshot
+
+PROMPT_KINDS = ("choice", "open")
+_OPTION_LINE = re.compile(r"(?m)^[ \t]*\(?[A-J][.)][ \t]")
+
+
+def prompt_kind(text: str) -> str:
+    """``choice`` when the prompt lists two or more lettered options (``A.``, ``A)``, ``(A)`` at a line
+    start), else ``open``. The cascade may hold a threshold per kind: a fleet's large model can be no
+    better than its small one on multiple choice while far better on open answers."""
+    found = 0
+    for _ in _OPTION_LINE.finditer(text):
+        found += 1
+        if found == 2:
+            return "choice"
+    return "open"
 
 
 @dataclass(frozen=True)

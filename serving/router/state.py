@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from serving.fleet.schema import Tier
-from serving.router.cascade import CascadeThresholds
+from serving.router.cascade import PROMPT_KINDS, CascadeThresholds, prompt_kind
 
 TIERS = tuple(t.value for t in Tier)
 
@@ -35,6 +36,8 @@ class RoutingState:
     - `downgrade_share`: share of strong-routed requests (that allow it) sent one
       gate lower, e.g. while GPUs are short.
     - `cascade_*`: the cascade's confidence thresholds (see `serving.router.cascade`);
+      `cascade_min_mean_logprob_by_kind`: the mean threshold per prompt kind
+      (`serving.router.cascade.prompt_kind`: choice / open), overriding the one above;
       `cascade_skip_score`: router score from which the cascade goes straight to the strong
       tier (None: never; `serving.router.online` learns it when enabled, unless
       `online_learning_paused`).
@@ -48,6 +51,7 @@ class RoutingState:
     cascade_min_mean_logprob: float = -0.8
     cascade_min_token_logprob: float = -5.0
     cascade_buffer_tokens: int = 16
+    cascade_min_mean_logprob_by_kind: Mapping[str, float] | None = None
     cascade_skip_score: float | None = None
     online_learning_paused: bool = False
     version: int = 0
@@ -56,6 +60,15 @@ class RoutingState:
         CascadeThresholds(
             self.cascade_min_mean_logprob, self.cascade_min_token_logprob, self.cascade_buffer_tokens
         )  # raises ValueError when out of range
+        by_kind = self.cascade_min_mean_logprob_by_kind
+        if by_kind is not None:
+            unknown = sorted(set(by_kind) - set(PROMPT_KINDS))
+            if unknown:
+                raise ValueError(f"cascade_min_mean_logprob_by_kind: unknown kind(s) {unknown}; kinds: {PROMPT_KINDS}")
+            for kind, v in by_kind.items():
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or v > 0:
+                    raise ValueError(f"cascade_min_mean_logprob_by_kind[{kind}] must be a number <= 0, got {v!r}")
+            object.__setattr__(self, "cascade_min_mean_logprob_by_kind", dict(by_kind))
         for name in ("threshold", "cascade_skip_score"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v)):
@@ -69,6 +82,15 @@ class RoutingState:
                 raise ValueError(
                     f"allowed_tiers must be a non-empty subset of {TIERS}, got {sorted(self.allowed_tiers)}"
                 )
+
+
+def cascade_thresholds(state: RoutingState, text: str | None = None) -> CascadeThresholds:
+    """The cascade's thresholds for one prompt (its kind's mean threshold when the state holds one)."""
+    mean = state.cascade_min_mean_logprob
+    by_kind = state.cascade_min_mean_logprob_by_kind
+    if by_kind and text is not None:
+        mean = by_kind.get(prompt_kind(text), mean)
+    return CascadeThresholds(mean, state.cascade_min_token_logprob, state.cascade_buffer_tokens)
 
 
 class RoutingStateHolder:

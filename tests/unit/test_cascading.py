@@ -70,6 +70,20 @@ def test_thresholds_come_from_the_routing_state(fleet):
         assert _chat(http).headers["x-petit-cascade"] == "committed"
 
 
+def test_a_threshold_per_prompt_kind_applies_to_its_kind_only(fleet):
+    # Same answer confidence (-3.0): the multiple-choice prompt keeps the small answer (its kind never
+    # escalates), the open one escalates on the general threshold.
+    gw, client, _, state = _setup(fleet, small_logprob=-3.0)
+    state.update(cascade_min_mean_logprob_by_kind={"choice": -10000.0})
+    choice = "Which is a colour?\nA. red\nB. seven\nC. Paris\nAnswer with the letter only."
+    with TestClient(build_fastapi(gw)) as http:
+        r1 = http.post("/v1/chat/completions", json={"model": "auto", "max_tokens": 5,
+                                                      "messages": [{"role": "user", "content": choice}]})  # fmt: skip
+        r2 = _chat(http)
+    assert r1.headers["x-petit-cascade"] == "committed" and r1.headers["x-petit-model"] == "small"
+    assert r2.headers["x-petit-cascade"] == "escalated"
+
+
 def _events(text):
     return [json.loads(line[6:]) for line in text.split("\n\n") if line.startswith("data: {")]
 

@@ -33,14 +33,17 @@ import numpy as np
 
 from serving.fleet.schema import FleetConfig, FleetConfigError, RoutingConfig, load_fleet
 from serving.router.build import build_router
-from serving.router.cascade import Confidence, confidence, token_logprobs
+from serving.router.cascade import Confidence, confidence, prompt_kind, token_logprobs
 from serving.router.training.data import REPO_ROOT, DataError
 from serving.router.training.fitting import (
     Outcome,
     Recorded,
     cascade_outcome,
+    choose_margin,
     fit_thresholds,
+    kind_thresholds,
     learned_outcome,
+    margin_cv,
     settings,
     single_outcomes,
 )
@@ -60,6 +63,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--set", choices=QUESTION_SETS, default="all", help="built-in question set (see questions.py)")
     p.add_argument("--frac", type=float, default=0.6, help="target: small + frac x (large - small) accuracy")
     p.add_argument("--max-large-share", type=float, default=0.4)
+    p.add_argument(
+        "--margin-se",
+        type=float,
+        default=None,
+        help="reach the goal by this many standard errors on the calibration part (default: the smallest of "
+        "0/1/2/3 whose every 5-fold cross-validation fold inside the calibration part reaches its goal)",
+    )
     p.add_argument("--limit", type=int, default=None, help="only the first N questions (smoke runs)")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--api-key", default=None)
@@ -130,7 +140,7 @@ async def record(
             print(f"asked {model}: {len(questions)} questions in {time.perf_counter() - t0:.0f}s", flush=True)
     scores = scorer([q.question for q in questions])
     return [
-        Recorded(ok_s, ok_l, confidence(lp_s), scores[i])
+        Recorded(ok_s, ok_l, confidence(lp_s), scores[i], prompt_kind(questions[i].question))
         for i, ((ok_s, lp_s), (ok_l, _)) in enumerate(zip(answers[small], answers[large]))
     ]
 
@@ -149,7 +159,8 @@ def report_outcomes(rows: list[Recorded], fitted: dict[str, Outcome]) -> dict[st
     lp = fitted["learned"].params
     out["learned"] = asdict(learned_outcome(rows, lp["threshold"]))
     cp = fitted["cascade"].params
-    out["cascade"] = asdict(cascade_outcome(rows, cp["cascade_min_mean_logprob"], cp["cascade_min_token_logprob"]))
+    mean, floor = cp["cascade_min_mean_logprob"], cp["cascade_min_token_logprob"]
+    out["cascade"] = asdict(cascade_outcome(rows, mean, floor, kind_thresholds(cp)))
     return out
 
 
@@ -201,11 +212,14 @@ def _yaml_float(v: float) -> str:
 def initial_state_yaml(fitted: dict[str, Outcome]) -> str:
     """The fitted values as the fleet file's `routing.initial_state` block."""
     c = fitted["cascade"].params
+    by_kind = kind_thresholds(c)
+    kinds = ", ".join(f"{k}: {_yaml_float(v)}" for k, v in by_kind.items())
     return (
         "routing:\n  initial_state:\n"
         f"    threshold: {_yaml_float(fitted['learned'].params['threshold'])}\n"
         f"    cascade_min_mean_logprob: {_yaml_float(c['cascade_min_mean_logprob'])}\n"
         f"    cascade_min_token_logprob: {_yaml_float(c['cascade_min_token_logprob'])}\n"
+        + (f"    cascade_min_mean_logprob_by_kind: {{{kinds}}}\n" if by_kind else "")
     )
 
 
@@ -227,6 +241,7 @@ def main(
         if len(rows) != len(tasks):
             print(f"error: {args.from_json} has {len(rows)} answers, the question set {len(tasks)}", file=sys.stderr)
             return 1
+        rows = [replace(r, kind=prompt_kind(q.question)) for r, q in zip(rows, questions)]
         if args.rescore:
             scores = scorer([q.question for q in questions])
             rows = [replace(r, score=sc) for r, sc in zip(rows, scores)]
@@ -238,7 +253,9 @@ def main(
             return 1
     cal, rep = split_questions(len(rows))
     cal_rows, rep_rows = [rows[i] for i in cal], [rows[i] for i in rep]
-    fitted = {p: fit_thresholds(cal_rows, p, args.frac, args.max_large_share) for p in ("learned", "cascade")}
+    cv = margin_cv(cal_rows, args.frac, args.max_large_share)
+    margin = choose_margin(cv) if args.margin_se is None else args.margin_se
+    fitted = {p: fit_thresholds(cal_rows, p, args.frac, args.max_large_share, margin) for p in ("learned", "cascade")}
     held = report_outcomes(rep_rows, fitted)
     per_task = {
         t: {
@@ -256,7 +273,13 @@ def main(
         "questions": len(rows),
         "calibration_n": len(cal_rows),
         "report_n": len(rep_rows),
-        "target": {"frac": args.frac, "max_large_share": args.max_large_share, "report_accuracy_goal": goal},
+        "target": {
+            "frac": args.frac,
+            "max_large_share": args.max_large_share,
+            "margin_se": margin,
+            "report_accuracy_goal": goal,
+        },
+        "margin_cv": cv,
         "fitted_on_calibration": {p: asdict(o) for p, o in fitted.items()},
         "held_out": held,
         "per_task_accuracy": per_task,

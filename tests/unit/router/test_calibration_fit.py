@@ -8,11 +8,21 @@ import pytest
 
 from serving.fleet.schema import RoutingConfig
 from serving.router.build import build_router
-from serving.router.cascade import Confidence
+from serving.router.cascade import Confidence, prompt_kind
 from serving.router.pipeline import resolve_threshold
-from serving.router.state import RoutingState
+from serving.router.state import RoutingState, cascade_thresholds
 from serving.router.training.data import DataError, default_data_dir
-from serving.router.training.fitting import Recorded, cascade_outcome, fit_thresholds, learned_outcome, target_accuracy
+from serving.router.training.fitting import (
+    NEVER,
+    Recorded,
+    cascade_outcome,
+    choose_margin,
+    fit_thresholds,
+    kind_thresholds,
+    learned_outcome,
+    margin_cv,
+    target_accuracy,
+)
 from serving.router.training.live_scorer import Question, first_letter, score
 from serving.router.training.questions import (
     FILES,
@@ -117,3 +127,72 @@ def test_arithmetic_questions_are_checkable_and_fixed():
             assert score(str(eval(a)), q)  # noqa: S307 - our own generated arithmetic
     with pytest.raises(ValueError, match="unknown question set"):
         question_set("trivia")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Q?\nA. one\nB. two\nAnswer with the letter only.", "choice"),
+        ("Q?\n(A) one\n(B) two", "choice"),
+        ("Q?\n  A) one\n  B) two", "choice"),
+        ("What is 7 + 5? Answer with only the number.", "open"),
+        ("A. Smith wrote this. Who wrote it?", "open"),  # one lettered line is not a list of options
+        ("", "open"),
+    ],
+)
+def test_prompt_kind(text, kind):
+    assert prompt_kind(text) == kind
+
+
+def test_state_holds_a_threshold_per_kind_and_rejects_bad_ones():
+    s = RoutingState(cascade_min_mean_logprob=-0.5, cascade_min_mean_logprob_by_kind={"choice": NEVER})
+    assert cascade_thresholds(s, "Q\nA. x\nB. y").min_mean_logprob == NEVER
+    assert cascade_thresholds(s, "what is 2+2").min_mean_logprob == -0.5
+    assert cascade_thresholds(s).min_mean_logprob == -0.5
+    with pytest.raises(ValueError, match="unknown kind"):
+        RoutingState(cascade_min_mean_logprob_by_kind={"code": -1.0})
+    with pytest.raises(ValueError, match="<= 0"):
+        RoutingState(cascade_min_mean_logprob_by_kind={"open": 0.5})
+
+
+def test_fleet_config_rejects_an_unknown_kind():
+    with pytest.raises(ValueError, match="cascade_min_mean_logprob_by_kind"):
+        RoutingConfig(initial_state={"cascade_min_mean_logprob_by_kind": {"essay": -1.0}})
+    r = build_router(RoutingConfig(initial_state={"cascade_min_mean_logprob_by_kind": {"choice": -1.0}}))
+    assert r.state.get().cascade_min_mean_logprob_by_kind == {"choice": -1.0}
+
+
+def kinds_rows():
+    # Multiple choice: escalating never helps (the large model is right exactly where the small one is).
+    # Open answers: the unsure small answers are wrong and the large model fixes them.
+    out = [Recorded(i % 2 == 0, i % 2 == 0, Confidence(-0.5 - i / 10, -1.0, 1), kind="choice") for i in range(10)]
+    out += [Recorded(True, True, Confidence(-0.1, -0.2, 3), kind="open") for _ in range(5)]
+    out += [Recorded(False, True, Confidence(-1.0 - i / 10, -2.0, 3), kind="open") for i in range(5)]
+    return out
+
+
+def test_fit_per_kind_escalates_only_where_the_large_model_helps():
+    o = fit_thresholds(kinds_rows(), "cascade", frac=1.0, max_large_share=0.5)
+    by_kind = kind_thresholds(o.params)
+    assert by_kind["choice"] == NEVER and -1.0 < by_kind["open"] <= -0.1
+    # every unsure open answer escalated, nothing else: 15 right of 20 with a quarter of the calls large
+    assert o.accuracy == pytest.approx(0.75) and o.large_share == pytest.approx(0.25)
+    # one threshold for both kinds cannot do as well within the same share
+    single = [cascade_outcome(kinds_rows(), t, NEVER) for t in (-0.3, -0.6, -0.9, -1.2)]
+    assert all(s.accuracy < o.accuracy or s.large_share > o.large_share for s in single)
+
+
+def test_margin_demands_more_than_the_goal():
+    rows = kinds_rows()
+    plain = fit_thresholds(rows, "cascade", frac=0.3, max_large_share=1.0)
+    safe = fit_thresholds(rows, "cascade", frac=0.3, max_large_share=1.0, margin_se=2.0)
+    assert safe.accuracy > plain.accuracy and safe.large_share > plain.large_share
+
+
+def test_margin_is_chosen_by_cross_validation_inside_calibration():
+    cv = margin_cv(kinds_rows() * 6, frac=0.6, max_large_share=0.5, folds=3)
+    assert set(cv) == {"0.0", "1.0", "2.0", "3.0"}
+    assert all(0.0 <= v["folds_reaching_goal"] <= 1.0 for v in cv.values())
+    assert choose_margin({"0.0": {"folds_reaching_goal": 0.6}, "1.0": {"folds_reaching_goal": 1.0},
+                          "2.0": {"folds_reaching_goal": 1.0}}) == 1.0  # fmt: skip
+    assert choose_margin({"0.0": {"folds_reaching_goal": 0.2}, "1.0": {"folds_reaching_goal": 0.8}}) == 1.0
