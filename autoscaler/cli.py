@@ -24,9 +24,13 @@ DEFAULT_ADMIN_URL = "http://127.0.0.1:9091"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from prometheus_client import CollectorRegistry, start_http_server
+    import threading
 
-    from autoscaler.service import AutoscalerService
+    from prometheus_client import CollectorRegistry
+
+    from autoscaler.probes import ProbeServer, build_probe_app, probe_status
+    from autoscaler.ray_link import RayLink
+    from autoscaler.service import AutoscalerService, serve_adapters
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -41,41 +45,62 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if not connect_ray(args.ray_address, args.connect_timeout_s):
+    registry, link, started_at = CollectorRegistry(), RayLink(args.ray_address), time.time()
+    holder: dict[str, AutoscalerService] = {}
+
+    def status():
+        plan = holder["service"].controller.last_plan if "service" in holder else None
+        at = None if plan is None else plan.at
+        return probe_status(time.time(), started_at, at, fleet.autoscaler.period_s, link.state)
+
+    # Probes first: /healthz answers while Ray is still coming up (live, not ready).
+    port = int(os.environ.get("PETIT_METRICS_PORT", args.metrics_port))
+    ProbeServer(build_probe_app(registry, status), "0.0.0.0", port).start()
+    if not connect_ray(args.ray_address, args.connect_timeout_s, link=link):
         return 1
-    registry = CollectorRegistry()
-    start_http_server(int(os.environ.get("PETIT_METRICS_PORT", args.metrics_port)), registry=registry)
     from autoscaler.admin import TOKEN_ENV, AdminConfigError
 
     try:
         service = AutoscalerService.for_serve(
-            fleet, registry, args.admin_host, args.admin_port, os.environ.get(TOKEN_ENV) or None
+            fleet,
+            registry,
+            args.admin_host,
+            args.admin_port,
+            os.environ.get(TOKEN_ENV) or None,
+            args.pods_namespace or None,
         )
     except AdminConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    holder["service"] = service
+
+    def rewire() -> None:
+        """After a reconnect the old actor handles are gone: look the board up again."""
+        ctl = service.controller
+        ctl.signals, ctl.replicas, ctl.routing = serve_adapters(fleet)
+
+    watch_stop = threading.Event()
+    threading.Thread(
+        target=link.watch, args=(watch_stop, fleet.autoscaler.period_s, rewire), daemon=True, name="petit-ray-link"
+    ).start()
     signal.signal(signal.SIGTERM, lambda *_: service.request_stop())
     signal.signal(signal.SIGINT, lambda *_: service.request_stop())
-    service.run_forever()
+    try:
+        service.run_forever()
+    finally:
+        watch_stop.set()
     return 0
 
 
-def connect_ray(address: str, timeout_s: float, sleep=time.sleep, clock=time.monotonic) -> bool:
-    """Connect to the Ray cluster, retrying while it comes up (a pod may start before the head)."""
-    import ray
+def connect_ray(address: str, timeout_s: float, sleep=time.sleep, clock=time.monotonic, link=None) -> bool:
+    """Connect to the Ray cluster, retrying with backoff while it comes up (a pod may start before the head)."""
+    from autoscaler.ray_link import RayLink
 
-    deadline, wait = clock() + timeout_s, 2.0
-    while True:
-        try:
-            ray.init(address=address, namespace="serve", log_to_driver=False)
-            return True
-        except (ConnectionError, RuntimeError, TimeoutError) as err:
-            if clock() + wait > deadline:
-                print(f"error: cannot reach Ray at {address} after {timeout_s:.0f}s: {err}", file=sys.stderr)
-                return False
-            print(f"waiting for Ray at {address} ({err}); retrying in {wait:.0f}s", file=sys.stderr, flush=True)
-            sleep(wait)
-            wait = min(wait * 2, 30.0)
+    link = link or RayLink(address, sleep=sleep, clock=clock)
+    if link.connect(timeout_s):
+        return True
+    print(f"error: cannot reach Ray at {address} after {timeout_s:.0f}s", file=sys.stderr)
+    return False
 
 
 def cmd_budget(args: argparse.Namespace) -> int:
@@ -120,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=600,
         help="keep retrying to reach Ray this long (the head may still be starting)",
+    )
+    run.add_argument(
+        "--pods-namespace",
+        default=os.environ.get("PETIT_PODS_NAMESPACE"),
+        help="kubernetes GPU source: list pods in this namespace only (default: every namespace)",
     )
     run.set_defaults(fn=cmd_run)
     bud = auto.add_parser("budget", help="show or set the fixed GPU budget of a running controller")

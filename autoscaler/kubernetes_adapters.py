@@ -6,6 +6,11 @@ label in `node_labels`, minus GPUs requested by scheduled pods on those nodes
 that are not the fleet's own (`own_pod_selector`); `free` subtracts every
 scheduled pod; `pending` counts GPUs of the fleet's unschedulable pods. On an
 API error (403, 404, timeouts) the last good view is returned marked stale.
+
+It lists nodes, and pods in `pods_namespace` (the Helm chart's Role) or in every
+namespace when that is None (the chart's ClusterRole with
+`autoscaler.podsInAllNamespaces`): exactly what the chart's RBAC grants. Only
+pods it can see are subtracted.
 """
 
 from __future__ import annotations
@@ -51,8 +56,10 @@ class KubernetesGpuSupply:
         node_labels: dict[str, str] | None = None,
         own_pod_selector: dict[str, str] | None = None,
         resource: str = "nvidia.com/gpu",
+        pods_namespace: str | None = None,
     ):
         self._core = client.CoreV1Api(api)
+        self.pods_namespace = pods_namespace
         self._labels, self._own, self._res = node_labels or {}, own_pod_selector or {}, resource
         self.last_good: GpuSupply | None = None
         self.stale_reason = ""
@@ -79,7 +86,7 @@ class KubernetesGpuSupply:
         names = {n.metadata.name for n in nodes}
         alloc = sum(_qty((n.status.allocatable or {}).get(self._res)) for n in nodes)
         others = mine_pending = requested = 0.0
-        for pod in self._core.list_pod_for_all_namespaces(_request_timeout=10).items:
+        for pod in self._list_pods():
             g = _pod_gpus(pod, self._res)
             if g <= 0 or pod.status is None or pod.status.phase in ("Succeeded", "Failed"):
                 continue
@@ -92,6 +99,11 @@ class KubernetesGpuSupply:
         return GpuSupply(
             total=max(0.0, alloc - others), free=max(0.0, alloc - requested), pending=mine_pending, source="kubernetes"
         )
+
+    def _list_pods(self) -> list:
+        if self.pods_namespace:
+            return self._core.list_namespaced_pod(self.pods_namespace, _request_timeout=10).items
+        return self._core.list_pod_for_all_namespaces(_request_timeout=10).items
 
     @property
     def stale(self) -> bool:

@@ -26,8 +26,9 @@ from serving.fleet.schema import FleetConfig
 log = logging.getLogger("petit.autoscaler")
 
 
-def build_supply(fleet: FleetConfig):
-    """(supply source, FixedBudget or None) for `autoscaler.gpu_source`."""
+def build_supply(fleet: FleetConfig, pods_namespace: str | None = None):
+    """(supply source, FixedBudget or None) for `autoscaler.gpu_source`; the kubernetes source
+    lists pods in `pods_namespace` (None: every namespace)."""
     cfg = fleet.autoscaler
     src = cfg.gpu_source
     if src.kind == "fixed":
@@ -49,7 +50,10 @@ def build_supply(fleet: FleetConfig):
         kconfig.load_incluster_config()
     except kconfig.ConfigException:
         kconfig.load_kube_config()
-    return KubernetesGpuSupply(client.ApiClient(), src.node_labels, src.own_pod_selector, src.resource_name), None
+    supply = KubernetesGpuSupply(
+        client.ApiClient(), src.node_labels, src.own_pod_selector, src.resource_name, pods_namespace
+    )
+    return supply, None
 
 
 def serve_adapters(fleet: FleetConfig, clock: Callable[[], float] = time.time):
@@ -90,8 +94,9 @@ class AutoscalerService:
         admin_host: str = "127.0.0.1",
         admin_port: int = 9091,
         admin_token: str | None = None,
+        pods_namespace: str | None = None,
     ) -> AutoscalerService:
-        supply, budget = build_supply(fleet)
+        supply, budget = build_supply(fleet, pods_namespace)
         signals, replicas, routing = serve_adapters(fleet)
         ctl = Controller(fleet, supply, signals, replicas, routing, Metrics(registry or CollectorRegistry()), time.time)
         return cls(ctl, budget, admin_host, admin_port, admin_token)

@@ -87,8 +87,33 @@ BAD_VALUES = {
     ),
     "ingress-fits-nowhere": ({"serve": {"ingress": {"cpus": 4}}}, "serve.ingress.cpus (4) fits neither the head"),
     "pvc-cache-without-claim": ({"modelCache": {"type": "pvc"}}, "modelCache.existingClaim is required"),
+    "networkpolicy-without-operator-namespace": (
+        {"networkPolicy": {"kuberayOperatorNamespace": ""}},
+        "networkPolicy.kuberayOperatorNamespace is required",
+    ),
+    "servicemonitor-shut-out-by-networkpolicy": (
+        {"monitoring": {"serviceMonitor": {"enabled": True}}},
+        "networkPolicy.metricsFrom is empty",
+    ),
+    "gcs-fault-tolerance-without-redis": (
+        {"ray": {"gcsFaultTolerance": {"enabled": True}}},
+        "ray.gcsFaultTolerance.enabled needs ray.gcsFaultTolerance.redisAddress",
+    ),
+    "typo-in-ray-auth": ({"ray": {"auth": {"enable": False}}}, "additional properties 'enable' not allowed"),
+    "ray-token-secret-bad-name": ({"ray": {"auth": {"existingSecret": "Not_A_Name"}}}, "/ray/auth/existingSecret"),
+    "bad-redis-address": (
+        {"ray": {"gcsFaultTolerance": {"enabled": True, "redisAddress": "redis host:6379"}}},
+        "/ray/gcsFaultTolerance/redisAddress",
+    ),
+    "pods-in-all-namespaces-not-boolean": (
+        {"autoscaler": {"podsInAllNamespaces": "yes"}},
+        "/autoscaler/podsInAllNamespaces",
+    ),
     "bad-servicemonitor-interval": (
-        {"monitoring": {"serviceMonitor": {"enabled": True, "interval": "30 seconds"}}},
+        {
+            "monitoring": {"serviceMonitor": {"enabled": True, "interval": "30 seconds"}},
+            "networkPolicy": {"metricsFrom": [{"namespaceSelector": {}}]},
+        },
         "/monitoring/serviceMonitor/interval",
     ),
 }

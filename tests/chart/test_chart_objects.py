@@ -42,30 +42,12 @@ def test_autoscaler_runs_petit_with_the_fleet_configmap(helm):
     ray_image = one(docs, "RayService")["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
     assert container["image"] == ray_image["containers"][0]["image"]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["PETIT_RAYSERVICE"] == RELEASE
     assert env["RAY_ADDRESS"] == f"ray://{RELEASE}-head-svc:10001"  # KubeRay's head service, Ray Client port
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes["fleet"]["configMap"]["name"] == f"{RELEASE}-fleet"
     assert {"name": "fleet", "mountPath": "/etc/petit", "readOnly": True} in container["volumeMounts"]
     assert spec["serviceAccountName"] == f"{RELEASE}-autoscaler"
     assert deploy["spec"]["strategy"] == {"type": "Recreate"}
-
-
-def test_autoscaler_rbac_is_least_privilege(helm):
-    docs = helm.render()
-    (cluster_role,) = by_kind(docs, "ClusterRole")
-    assert cluster_role["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]}]
-    (role,) = by_kind(docs, "Role")
-    assert role["rules"] == [
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": ["ray.io"], "resources": ["rayservices"], "resourceNames": [RELEASE], "verbs": ["get", "patch"]},
-    ]
-    assert one(docs, "RayService")["metadata"]["name"] == RELEASE
-    for binding, role_kind in ((one(docs, "ClusterRoleBinding"), "ClusterRole"), (one(docs, "RoleBinding"), "Role")):
-        assert binding["roleRef"]["kind"] == role_kind
-        assert binding["subjects"] == [
-            {"kind": "ServiceAccount", "name": f"{RELEASE}-autoscaler", "namespace": NAMESPACE}
-        ]
 
 
 def test_ray_pods_get_no_api_token(helm):
@@ -81,9 +63,7 @@ def test_ray_pods_get_no_api_token(helm):
 def test_minimal_leaves_out_everything_optional(helm):
     docs = helm.render(*CASES["minimal"])
     kinds = {d["kind"] for d in docs}
-    assert kinds.isdisjoint(
-        {"Deployment", "Role", "ClusterRole", "Ingress", "ServiceMonitor", "NetworkPolicy", "PodDisruptionBudget"}
-    )
+    assert kinds.isdisjoint({"Deployment", "Role", "ClusterRole", "Ingress", "ServiceMonitor", "PodDisruptionBudget"})
     assert one(docs, "RayService")["spec"]["rayClusterConfig"]["enableInTreeAutoscaling"] is False
 
 
@@ -106,6 +86,7 @@ def test_secret_references_reach_ray_pods_and_the_test(helm):
         assert refs == {
             "PETIT_API_KEYS": {"name": "petit-api-keys", "key": "api-keys"},
             "HF_TOKEN": {"name": "hf-token", "key": "token"},
+            "RAY_AUTH_TOKEN": {"name": "petit-ray-token", "key": "auth_token"},
         }
     test_pod = one(docs, "Pod")
     assert test_pod["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]["name"] == "petit-api-keys"
@@ -145,22 +126,6 @@ def test_service_monitor_scrapes_ray_and_autoscaler_metrics(helm):
     assert endpoint_ports == {"http", "metrics"}
     for s in scraped:
         assert endpoint_ports & {p["name"] for p in s["spec"]["ports"]}, s["metadata"]["name"]
-
-
-def test_network_policies_open_only_what_is_needed(helm):
-    policies = {p["metadata"]["name"]: p for p in by_kind(helm.render(*CASES["everything"]), "NetworkPolicy")}
-    ray = policies[f"{RELEASE}-ray"]["spec"]
-    assert ray["policyTypes"] == ["Ingress"]
-    by_port = {tuple(p["port"] for p in rule.get("ports", [])): rule.get("from") for rule in ray["ingress"]}
-    assert by_port[(8000,)] == [
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
-    ]
-    assert by_port[(8080,)] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
-    operator = by_port[(8265, 52365)][0]
-    assert operator["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "kuberay-system"}}
-    assert by_port[()] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/instance": RELEASE}}}]
-    autoscaler = policies[f"{RELEASE}-autoscaler"]["spec"]
-    assert [p["port"] for p in autoscaler["ingress"][0]["ports"]] == [9090]
 
 
 def test_grafana_dashboard_charts_every_metric(helm):

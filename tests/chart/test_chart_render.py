@@ -6,7 +6,7 @@ import copy
 
 import kubernetes_validate
 import pytest
-from chartlib import CASES, RAYSERVICE_CRD, SERVICEMONITOR_CRD, by_kind, one, pod_specs
+from chartlib import CASES, RAYSERVICE_CRD, RELEASE, SERVICEMONITOR_CRD, by_kind, chart_values, one, pod_specs
 from crd_schema import K8S_VERSION, CustomResourceValidator, load_crd_schema
 
 CUSTOM_KINDS = {"RayService", "ServiceMonitor"}
@@ -125,5 +125,11 @@ def test_writable_dirs_are_volumes(helm, case):
 
 @pytest.mark.parametrize("case", CASES)
 def test_chart_never_renders_secret_values(helm, case):
+    """The one Secret the chart makes is the Ray token it generates, unless one is given."""
     docs = helm.render(*CASES[case])
-    assert by_kind(docs, "Secret") == []
+    names = [s["metadata"]["name"] for s in by_kind(docs, "Secret")]
+    if chart_values(*CASES[case])["ray"]["auth"]["existingSecret"]:
+        assert names == []
+    else:
+        assert names == [f"{RELEASE}-ray-token"]
+        assert set(by_kind(docs, "Secret")[0]["data"]) == {"auth_token"}

@@ -44,6 +44,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{ include "petit.fullname" . }}-autoscaler
 {{- end }}
 
+{{/* The Secret with the Ray token (key auth_token): the user's, or the one the chart creates. */}}
+{{- define "petit.rayTokenSecret" -}}
+{{ .Values.ray.auth.existingSecret | default (printf "%s-ray-token" (include "petit.fullname" .)) }}
+{{- end }}
+
+{{/* "true" when the autoscaler reads the Kubernetes API (fleet.autoscaler.gpu_source.kind: kubernetes), else "". */}}
+{{- define "petit.autoscaler.readsKubernetes" -}}
+{{- $src := (.Values.fleet.autoscaler | default dict).gpu_source | default dict }}
+{{- if and .Values.autoscaler.enabled (eq ($src.kind | default "fixed") "kubernetes") }}true{{ end }}
+{{- end }}
+
 {{/* Per-model facts with FleetConfig's defaults (hasKey: 0 is a real value). */}}
 {{- define "petit.model.gpus" -}}
 {{- $r := default dict .resources }}{{ if hasKey $r "gpus" }}{{ $r.gpus }}{{ else }}0{{ end }}

@@ -63,9 +63,23 @@ capabilities:
 {{- end }}
 {{- end }}
 
+{{/* Ray token authentication: every Ray container and the autoscaler's Ray Client. */}}
+{{- define "petit.ray.authEnv" -}}
+{{- if .Values.ray.auth.enabled }}
+- name: RAY_AUTH_MODE
+  value: token
+- name: RAY_AUTH_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "petit.rayTokenSecret" . }}
+      key: auth_token
+{{- end }}
+{{- end }}
+
 {{- define "petit.ray.env" -}}
 - name: HOME
   value: /tmp
+{{- include "petit.ray.authEnv" . }}
 - name: PETIT_CACHE_DIR
   value: {{ .Values.modelCache.path | quote }}
 - name: HF_HOME

@@ -24,6 +24,22 @@ saying what to change. Included once, from rayservice.yaml.
 {{- if not $room }}
 {{- fail (printf "serve.ingress.cpus (%v) fits neither the head (ray.head.rayCpus) nor any worker group" .Values.serve.ingress.cpus) }}
 {{- end }}
+{{- include "petit.validateSecurity" . }}
+{{- end }}
+
+{{/* The closed-by-default parts: each switch that needs a second value says which. */}}
+{{- define "petit.validateSecurity" -}}
+{{- $np := .Values.networkPolicy }}
+{{- if and $np.enabled (not $np.kuberayOperatorNamespace) }}
+{{- fail "networkPolicy.kuberayOperatorNamespace is required: the namespace of the KubeRay operator, which calls the Ray dashboard (kubectl get pods -A -l app.kubernetes.io/name=kuberay-operator); or set networkPolicy.enabled=false" }}
+{{- end }}
+{{- if and $np.enabled .Values.monitoring.serviceMonitor.enabled (not $np.metricsFrom) }}
+{{- fail "monitoring.serviceMonitor is on but networkPolicy.metricsFrom is empty, so the NetworkPolicy keeps Prometheus out: list Prometheus's pods or namespace in networkPolicy.metricsFrom" }}
+{{- end }}
+{{- $ft := .Values.ray.gcsFaultTolerance }}
+{{- if and $ft.enabled (not $ft.redisAddress) }}
+{{- fail "ray.gcsFaultTolerance.enabled needs ray.gcsFaultTolerance.redisAddress (host:port of a Redis the head can reach)" }}
+{{- end }}
 {{- end }}
 
 {{/* A model needs a group of its kind (CPU or GPU) with at least its GPUs and CPUs. */}}
