@@ -202,7 +202,7 @@ def plot_calibration(
     for label, (x, y) in (live or {}).items():
         ax.scatter([100 * x], [100 * y], marker="*", s=140, zorder=4, label=f"{label}, live on the fleet")
     xlabel = "questions reaching the large model (%)  (escalations count)"
-    finish(fig, ax, path, title, xlabel, "accuracy on held-out questions (%)")
+    finish(fig, ax, path, title, xlabel, "accuracy on held-out questions (%)", legend_at="lower right")
 
 
 def _yaml_float(v: float) -> str:
