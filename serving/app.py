@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
 from ray import serve
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
@@ -28,7 +27,7 @@ from serving.control.serve_policy import autoscaling_config
 from serving.fleet.schema import FleetConfig, ModelConfig, load_fleet, parse_fleet
 from serving.fleet.weights import is_prepared, prepare, resolve_model_path
 from serving.gateway.gateway import Gateway
-from serving.gateway.routes import add_routes
+from serving.gateway.routes import build_api
 from serving.gateway.telemetry import RequestTelemetry
 from serving.gateway.upstream import Overloaded
 from serving.replica.server import ModelServer
@@ -151,9 +150,7 @@ def _replica_gateway() -> Gateway:
 
 # The route table (serving.gateway.routes) is mounted once; serve.ingress pickles the app
 # with the class when the decorator runs.
-api = add_routes(
-    FastAPI(title="Petit", description="OpenAI-compatible endpoint over a mixed fleet of models"), _replica_gateway
-)
+api = build_api(_replica_gateway)
 
 
 @serve.ingress(api)

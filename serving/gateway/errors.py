@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+# A filesystem path in a message (POSIX or Windows): what public responses must not show.
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\\/\s'\"():,]+){2,}[\\/]?|~[\\/][^\s'\"():,]+")
+
 _TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -51,3 +56,8 @@ class HTTPError(Exception):
     def from_item(cls, item: dict) -> HTTPError:
         """From a model server's error item (see serving.replica.server)."""
         return cls(item["status"], item["message"], item.get("param"), item.get("code"), item.get("error_type"))
+
+
+def without_paths(text: str) -> str:
+    """`text` with filesystem paths replaced by "<path>" (for public bodies such as /health)."""
+    return _PATH.sub("<path>", text)

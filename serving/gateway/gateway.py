@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from serving.fleet.cost import format_cost
 from serving.fleet.schema import AUTO_MODEL, FleetConfig
 from serving.gateway.cascade_runner import CascadeRun, without_logprobs_line
-from serving.gateway.errors import HTTPError, error_body
+from serving.gateway.errors import HTTPError, error_body, without_paths
 from serving.gateway.protocol import ChatRequest, CompletionRequest, WireError, check_sizes, parse_body, validate
 from serving.gateway.telemetry import RequestRecord, RequestTelemetry
 from serving.gateway.upstream import ModelClient, Overloaded, Upstream, engine_body, first_item
@@ -217,7 +217,7 @@ class Gateway:
         )
         routing: dict[str, object] = {"policy": self.policy.name, "degraded": self.policy.degraded}
         if self.policy.degraded:
-            routing["degraded_reason"] = self.policy.degraded_reason
+            routing["degraded_reason"] = without_paths(self.policy.degraded_reason or "")  # the log has them
         return JSONResponse(
             {
                 "status": "ready" if ok else "not_ready",

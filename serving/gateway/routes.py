@@ -1,9 +1,11 @@
 """The route table: every HTTP endpoint Petit serves, listed once.
 
-`add_routes(app, gateway_of)` mounts them on a FastAPI app; `gateway_of()`
-returns the `Gateway` that answers (in a Ray Serve replica: the replica's own,
-see `serving.app`). `build_fastapi(gateway)` is the app without Ray (tests,
-debugging).
+`build_api(gateway_of)` is the FastAPI app with them; `gateway_of()` returns
+the `Gateway` that answers (in a Ray Serve replica: the replica's own, see
+`serving.app`). `build_fastapi(gateway)` is the app without Ray (tests,
+debugging). The API description follows the API-key switch: with
+`PETIT_API_KEYS` set, `/openapi.json` needs a key and `/docs` is off (404);
+FastAPI's own `/docs`, `/redoc` and `/openapi.json` are never mounted.
 """
 
 from __future__ import annotations
@@ -12,18 +14,38 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving.gateway.errors import error_body
+from serving.gateway.errors import HTTPError, error_body
 from serving.gateway.gateway import Gateway
+
+TITLE, DESCRIPTION = "Petit", "OpenAI-compatible endpoint over a mixed fleet of models"
 
 
 @dataclass(frozen=True)
 class Route:
     method: str
     path: str
-    handler: Callable[[Gateway, Request], Awaitable[Response]]  # a Gateway method
+    handler: Callable[[Gateway, Request], Awaitable[Response]]  # a Gateway method (or one below)
+    in_schema: bool = True
+
+
+async def openapi(gateway: Gateway, request: Request) -> Response:
+    """The OpenAPI schema; needs an API key when keys are configured."""
+    try:
+        gateway.authorize(request)
+    except HTTPError as err:
+        return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
+    return JSONResponse(request.app.openapi())
+
+
+async def docs(gateway: Gateway, request: Request) -> Response:
+    """Swagger UI, only while the endpoint is open (a browser cannot send the key with its schema fetch)."""
+    if gateway.api_keys is not None:
+        return JSONResponse(error_body(404, f"GET {request.url.path}: Not Found"), status_code=404)
+    return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{TITLE} - docs")
 
 
 ROUTES = (
@@ -32,6 +54,8 @@ ROUTES = (
     Route("GET", "/v1/models", Gateway.models),
     Route("GET", "/health", Gateway.health),
     Route("GET", "/metrics", Gateway.metrics),
+    Route("GET", "/openapi.json", openapi, in_schema=False),
+    Route("GET", "/docs", docs, in_schema=False),
 )
 
 
@@ -50,15 +74,17 @@ def _endpoint(route: Route, gateway_of: Callable[[], Gateway]) -> Callable[[Requ
     return endpoint
 
 
-def add_routes(app: FastAPI, gateway_of: Callable[[], Gateway]) -> FastAPI:
-    """Mount every route of `ROUTES` on `app`, answered by `gateway_of()`, and OpenAI-shaped 404/405s."""
+def build_api(gateway_of: Callable[[], Gateway]) -> FastAPI:
+    """A FastAPI app serving every route of `ROUTES`, answered by `gateway_of()`, with OpenAI-shaped
+    404/405s; without FastAPI's own docs routes (ours follow the API-key switch)."""
+    app = FastAPI(title=TITLE, description=DESCRIPTION, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_exception_handler(StarletteHTTPException, not_found)
     app.add_exception_handler(Exception, not_found)  # the last resort: JSON, never Starlette's plain text
     for r in ROUTES:
-        app.add_api_route(r.path, _endpoint(r, gateway_of), methods=[r.method])
+        app.add_api_route(r.path, _endpoint(r, gateway_of), methods=[r.method], include_in_schema=r.in_schema)
     return app
 
 
 def build_fastapi(gateway: Gateway) -> FastAPI:
     """The gateway as a plain FastAPI app (no Ray): for tests and debugging."""
-    return add_routes(FastAPI(title="Petit"), lambda: gateway)
+    return build_api(lambda: gateway)

@@ -2,7 +2,9 @@
 
 Tracing is off unless `telemetry.otlp_endpoint` is set (or a span exporter is
 injected, as tests do). Prompt text is recorded only when
-`telemetry.record_prompts` is true. Each `RequestTelemetry` owns its tracer
+`telemetry.record_prompts` is true, and every span attribute is cut to
+`MAX_ATTRIBUTE_CHARS` (OpenTelemetry's span limits), so neither a long prompt
+nor an error text ships unbounded to the collector. Each `RequestTelemetry` owns its tracer
 provider and metrics registry: no process-wide globals are touched.
 """
 
@@ -12,13 +14,16 @@ import time
 from dataclasses import dataclass
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from serving.control.load_report import LoadWindow
 from serving.fleet.schema import AUTO_MODEL, TelemetryConfig
 
+# Longest span attribute value (characters); longer strings are cut by the SDK.
+MAX_ATTRIBUTE_CHARS = 2048
+_SPAN_LIMITS = SpanLimits(max_attribute_length=MAX_ATTRIBUTE_CHARS, max_attributes=64, max_events=16, max_links=0)
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128)
 
 
@@ -48,7 +53,9 @@ class RequestTelemetry:
         self.config = config
         self._provider: TracerProvider | None = None
         if exporter is not None or config.otlp_endpoint:
-            self._provider = TracerProvider(resource=Resource.create({"service.name": config.service_name}))
+            self._provider = TracerProvider(
+                resource=Resource.create({"service.name": config.service_name}), span_limits=_SPAN_LIMITS
+            )
             if exporter is None:
                 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

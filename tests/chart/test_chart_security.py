@@ -160,3 +160,9 @@ def test_gcs_fault_tolerance_uses_the_external_redis(helm):
         "externalStorageNamespace": "petit",
     }
     assert "gcsFaultToleranceOptions" not in one(helm.render(), "RayService")["spec"]["rayClusterConfig"]
+
+
+def test_notes_say_what_is_closed(helm):
+    notes = helm.notes()
+    assert f"get secret {RELEASE}-ray-token" in notes
+    assert "the KubeRay operator must run in namespace kuberay-system" in notes

@@ -38,6 +38,9 @@ def engine_cli_args(model: ModelConfig, model_path: str) -> list[str]:
         "--max-logprobs",
         str(e.max_logprobs),
         "--disable-log-stats",
+        # Privacy: vLLM never logs prompts or outputs (both off by default today; explicit here).
+        "--no-enable-log-requests",
+        "--no-enable-log-outputs",
     ]
     if e.max_num_batched_tokens:
         args += ["--max-num-batched-tokens", str(e.max_num_batched_tokens)]
