@@ -8,6 +8,7 @@ petit helm-values FLEET [-o OUT]       turn a fleet file into Helm values
 petit loadtest ...                     load test with SLA verdicts and a report (loadtests/)
 petit autoscaler run|budget ...        the GPU-scarcity autoscaler (autoscaler/)
 petit simulate ...                     compare autoscaling policies on a trace
+petit profile --target URL --model ID  measure one replica's timing into a simulator profile
 petit router train|eval|live ...       the learned cost/quality router (serving/router/)
 """
 
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("loadtest", "run a load test against an endpoint and judge it against SLAs"),
         ("autoscaler", "the GPU-scarcity autoscaler (run, budget)"),
         ("simulate", "compare autoscaling policies on a trace"),
+        ("profile", "measure one running replica's timing into a simulator profile file"),
         ("router", "train, evaluate or calibrate the cost/quality router (train, eval, live, calibrate)"),
     ):
         sub.add_parser(name, help=f"{text} (see `petit {name} -h`)", add_help=False)
@@ -152,6 +154,7 @@ PASSTHROUGH = {
     "loadtest": ("loadtests.cli", False),
     "autoscaler": ("autoscaler.cli", True),
     "simulate": ("autoscaler.cli", True),
+    "profile": ("autoscaler.simulator.profile_cli", False),
     "router train": ("serving.router.training.train", False),
     "router eval": ("serving.router.training.eval", False),
     "router live": ("serving.router.training.live", False),

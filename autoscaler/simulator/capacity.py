@@ -26,6 +26,37 @@ class Capacity:
     ttft_p95_s: float
 
 
+def replay_warm(
+    profile: ReplicaProfile,
+    gpus: float,
+    replicas: int,
+    req: Requests,
+    tick_s: float,
+    until_s: float,
+    timeout_s: float | None = None,
+    max_queue: int = 10**9,
+) -> Requests:
+    """Every request of `req` pinned to `replicas` warm replicas of one profile, simulated until
+    `until_s`; fills `req` in place and returns it. Requests still queued at the end are left
+    unanswered (status 0); `timeout_s` (default: never) rejects those queued longer."""
+    per_node = int(np.ceil(max(gpus, 1)))
+    fleet = Fleet([gpus], [profile], [max_queue], Cluster(per_node * max(replicas, 1), per_node))
+    fleet.reconcile(0, replicas, 0.0)
+    for r in fleet.replicas[0]:
+        r.ready_at = 0.0
+    ptr, tick, n_ticks = 0, 0, int(np.ceil(until_s / tick_s))
+    while tick < n_ticks:
+        t = tick * tick_s
+        hi = int(np.searchsorted(req.arrival, t + tick_s, side="left"))
+        for rid in range(ptr, hi):
+            req.model[rid] = 0
+            fleet.enqueue(0, rid, req)
+        ptr = hi
+        fleet.step(t, tick_s, req, timeout_s=until_s if timeout_s is None else timeout_s)
+        tick += 1
+    return req
+
+
 def _ttft_p95(
     profile: ReplicaProfile,
     gpus: float,
@@ -42,21 +73,14 @@ def _ttft_p95(
     n = max(1, int(rate * duration_s))
     arrival = np.sort(rng.uniform(0.0, duration_s, n))
     pick = rng.integers(0, len(n_in), n)
-    req = Requests(arrival, n_in[pick].astype(float), n_out[pick].astype(float))
-    cluster = Cluster(int(np.ceil(max(gpus, 1))), int(np.ceil(max(gpus, 1))))
-    fleet = Fleet([gpus], [profile], [10**9], cluster)
-    fleet.reconcile(0, 1, 0.0)
-    for r in fleet.replicas[0]:
-        r.ready_at = 0.0
-    ptr, t, end = 0, 0.0, duration_s * 1.5
-    while t < end:
-        hi = int(np.searchsorted(arrival, t + tick_s, side="left"))
-        for rid in range(ptr, hi):
-            req.model[rid] = 0
-            fleet.enqueue(0, rid, req)
-        ptr = hi
-        fleet.step(t, tick_s, req, timeout_s=end)
-        t += tick_s
+    req = replay_warm(
+        profile,
+        gpus,
+        1,
+        Requests(arrival, n_in[pick].astype(float), n_out[pick].astype(float)),
+        tick_s,
+        duration_s * 1.5,
+    )
     measured = arrival >= warmup_s
     tt = np.where(req.status[measured] == OK, req.ttft[measured], np.inf)
     tt = np.where(np.isnan(tt), np.inf, tt)

@@ -1,4 +1,5 @@
-"""`petit simulate SCENARIO [--out DIR] [--policies ...]`: run and compare policies."""
+"""`petit simulate SCENARIO [--out DIR] [--policies ...]`: run and compare policies (or `--capacity`,
+`--fidelity REPORT_JSON`, `--zoo`)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="instead: measure each model's capacity at the TTFT SLO on its profile and the "
         "trace's request sizes, next to the configured capacity_tokens_per_s",
     )
+    p.add_argument(
+        "--fidelity",
+        metavar="REPORT_JSON",
+        help="instead: compare the simulated TTFT p50/p95 and SLO attainment with a `petit loadtest` "
+        "report.json of the same trace (autoscaler/simulator/fidelity.py); writes fidelity.json",
+    )
+    p.add_argument("--model", help="with --fidelity: the model (default: the report's run.model)")
+    p.add_argument("--tolerance", type=float, default=0.2, help="with --fidelity: allowed |ratio - 1| (0.2)")
 
 
 def load_run(scenario: str | Path, data_dir: str | None = None) -> tuple[Scenario, FleetConfig, Trace]:
@@ -74,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.capacity:
         return _capacity(sc, fleet, trace, Path(args.out))
+    if args.fidelity:
+        return _fidelity(args, sc, fleet, trace)
     results = []
     names = args.policies or sc.policies
     hs = hindsight_for(sc, fleet, trace) if {"upper_bound", "static_optimum"} & set(names) else None
@@ -100,6 +111,23 @@ def _zoo(args: argparse.Namespace) -> int:
     print(zoo_markdown(rows))
     print(f"wrote {Path(args.out) / 'zoo.json'}, {Path(args.out) / 'zoo.md'}")
     return 0
+
+
+def _fidelity(args: argparse.Namespace, sc: Scenario, fleet: FleetConfig, trace: Trace) -> int:
+    """Print and write (fidelity.json) simulated vs measured; exit 0 when within tolerance, 1 if not."""
+    from autoscaler.simulator.fidelity import fidelity_table, run_fidelity
+
+    try:
+        res = run_fidelity(sc, fleet, trace, Path(args.fidelity), Path(args.out), args.tolerance, args.model)
+    except ValueError as err:  # ScenarioError included
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{res['model']}: {res['simulated']['requests']} simulated, {res['measured']['requests']} measured requests")
+    print(fidelity_table(res))
+    print(
+        f"{'PASS' if res['passed'] else 'FAIL'} (within +-{args.tolerance:.0%}); wrote {Path(args.out) / 'fidelity.json'}"
+    )
+    return 0 if res["passed"] else 1
 
 
 def _capacity(sc: Scenario, fleet: FleetConfig, trace: Trace, out: Path) -> int:

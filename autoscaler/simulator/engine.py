@@ -53,6 +53,12 @@ class Replica:
         self.pre = np.empty(0)
         self.dec = np.empty(0)
         self.kv = 0.0
+        # The prefill chunk of the iteration in progress and its tokens not yet processed: an
+        # iteration keeps its chunk until done, so a tick shorter than an iteration neither
+        # shrinks the chunk with the prompt's remainder (prefill slowing geometrically) nor lets
+        # a prompt that arrived mid-iteration join it.
+        self.chunk = 0.0
+        self.chunk_left = 0.0
 
     def ready(self, now: float) -> bool:
         return now >= self.ready_at
@@ -79,7 +85,11 @@ class Replica:
         decoding = ~prefilling
         b_dec = int(decoding.sum())
         pending = float(self.pre[prefilling].sum())
-        chunk = min(max(p.max_batched_tokens - b_dec, 1), pending)
+        if pending <= 0:
+            self.chunk = self.chunk_left = 0.0
+        elif self.chunk_left <= 1e-9:
+            self.chunk = self.chunk_left = min(max(p.max_batched_tokens - b_dec, 1), pending)
+        chunk = self.chunk
         tau_ms = p.t0_ms + p.t1_ms * b_dec + p.prefill_ms_per_token * chunk
         if p.kv_ms_per_token and b_dec:  # attention reads every decoding sequence's context
             ids = self.ids[decoding]
@@ -87,6 +97,7 @@ class Replica:
         iters = dt * 1000.0 / tau_ms
         if pending > 0:
             self._prefill(now, dt, iters * chunk, prefilling, req)
+            self.chunk_left = max(self.chunk_left - iters * chunk, 0.0)
         self.dec[decoding] -= iters
         finished = self.dec <= 0
         if finished.any():
@@ -106,7 +117,7 @@ class Replica:
             rids = self.ids[fin]
             first = np.isnan(req.ttft[rids])
             at = now + dt * np.minimum(cum[done] / max(budget, 1e-9), 1.0)
-            req.ttft[rids[first]] = at[first] - req.arrival[rids[first]]
+            req.ttft[rids[first]] = at[first] - req.arrival[rids[first]] + self.p.ttft_overhead_ms / 1000.0
             self.pre[fin] = 0.0
             self.dec[fin] -= 1.0  # the first token comes out of the prefill
         rest = idx[~done]

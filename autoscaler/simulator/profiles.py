@@ -18,6 +18,8 @@ PROFILES.md; the arithmetic is in autoscaler/README.md):
   bytes (prefill, t1) and KV bytes per token (context), with a 2 ms floor per iteration
   (scheduling and kernel launches). Derived, not measured.
 Start-up times are assumptions (weights load + graph capture).
+Measured profiles (`petit profile`, measured.py) fit the same fields on a running replica,
+plus `ttft_overhead_ms`, the part of its TTFT outside the engine iterations.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ class ReplicaProfile(BaseModel):
     max_batched_tokens: int = Field(8192, ge=16, description="Tokens per iteration (chunked prefill budget).")
     kv_tokens: int = Field(400_000, ge=1, description="KV-cache capacity in tokens (prompt + output).")
     startup_s: float = Field(60, ge=0, description="Seconds from placement to ready.")
+    ttft_overhead_ms: float = Field(
+        0,
+        ge=0,
+        description="Fixed time a request spends outside the engine's iterations before its first token "
+        "(HTTP, gateway, tokenization, chat template); measured profiles set it, built-in ones leave it 0.",
+    )
 
 
 BUILTIN_PROFILES: dict[str, ReplicaProfile] = {

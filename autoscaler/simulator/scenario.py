@@ -2,8 +2,9 @@
 
 Unknown keys and bad values raise :class:`ScenarioError` naming the file, the
 line and the key path. Relative paths: `fleet` is relative to the scenario file;
-`trace.path` is relative to the data directory (`data_dir`, else
-``$PETIT_DATA_DIR``, else ``../shared/data`` beside the repository root).
+`trace.path` is relative to the data directory (`data_dir`, itself relative to the scenario
+file, else ``$PETIT_DATA_DIR``, else ``../shared/data`` beside the repository root); profile
+files (`profiles: {model: FILE}`) are relative to the scenario file.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from autoscaler.simulator.measured import PROFILE_SUFFIXES, ProfileFileError, read_profile_file
 from autoscaler.simulator.profiles import BUILTIN_PROFILES, ReplicaProfile
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +97,8 @@ class Scenario(_Strict):
     gpus: GpuSpec
     events: list[GpuEvent] = Field(default_factory=list)
     profiles: dict[str, str | ReplicaProfile] = Field(
-        description="Per model id: a built-in profile name or an inline profile."
+        description="Per model id: a built-in profile name, an inline profile, or a profile file "
+        "(`petit profile`; .yaml/.yml/.json, relative to the scenario file)."
     )
     policies: list[PolicyName] = Field(default_factory=lambda: list(POLICIES))
     baselines: Baselines = Field(default_factory=Baselines)
@@ -114,16 +117,22 @@ class Scenario(_Strict):
     @model_validator(mode="after")
     def _check(self) -> Scenario:
         for mid, prof in self.profiles.items():
-            if isinstance(prof, str) and prof not in BUILTIN_PROFILES:
-                raise ValueError(f"profiles.{mid}: unknown profile '{prof}' (built in: {', '.join(BUILTIN_PROFILES)})")
+            if isinstance(prof, str) and prof not in BUILTIN_PROFILES and not prof.endswith(PROFILE_SUFFIXES):
+                raise ValueError(
+                    f"profiles.{mid}: unknown profile '{prof}' (built in: {', '.join(BUILTIN_PROFILES)}; "
+                    f"or a profile file ending in {', '.join(PROFILE_SUFFIXES)})"
+                )
         times = [e.at_min for e in self.events]
         if times != sorted(times):
             raise ValueError("events must be sorted by at_min")
         return self
 
     def profile(self, model_id: str) -> ReplicaProfile:
+        """The model's profile; a profile file is read here when load_sim_scenario has not already."""
         p = self.profiles[model_id]
-        return BUILTIN_PROFILES[p] if isinstance(p, str) else p
+        if isinstance(p, ReplicaProfile):
+            return p
+        return BUILTIN_PROFILES[p] if p in BUILTIN_PROFILES else read_profile_file(p).profile
 
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir or os.environ.get("PETIT_DATA_DIR") or REPO_ROOT.parent / "shared" / "data")
@@ -166,4 +175,21 @@ def load_sim_scenario(path: str | Path) -> tuple[Scenario, Path]:
             msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
             lines.append(f"  {p}:{_line_of(root, loc) or 1}: {where}: {msg}")
         raise ScenarioError("\n".join(lines)) from None
-    return sc, (p.parent / sc.fleet).resolve()
+    return _with_profile_files(sc, p), (p.parent / sc.fleet).resolve()
+
+
+def _with_profile_files(sc: Scenario, p: Path) -> Scenario:
+    """Profile files read (relative to the scenario file) and put inline; a relative `data_dir`
+    made relative to the scenario file too."""
+    profiles: dict[str, str | ReplicaProfile] = {}
+    for mid, prof in sc.profiles.items():
+        if isinstance(prof, str) and prof not in BUILTIN_PROFILES:
+            try:
+                prof = read_profile_file(p.parent / prof).profile
+            except ProfileFileError as err:
+                raise ScenarioError(f"{p}: profiles.{mid}: {err}") from None
+        profiles[mid] = prof
+    update: dict[str, object] = {"profiles": profiles}
+    if sc.data_dir is not None and not Path(sc.data_dir).expanduser().is_absolute():
+        update["data_dir"] = str((p.parent / sc.data_dir).resolve())
+    return sc.model_copy(update=update)
