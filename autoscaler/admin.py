@@ -1,4 +1,4 @@
-"""The controller's admin HTTP server: `GET/POST /admin/budget` (aiohttp).
+"""The controller's admin HTTP server: `GET/POST /admin/budget`, `GET /admin/plan` (aiohttp).
 
 POST body (``Content-Type: application/json`` only, else 415): ``{"gpus": N}``
 with N a finite number in [0, MAX_BUDGET] -> 200; anything else -> 400. `unit`
@@ -9,6 +9,8 @@ Closed by default: it listens on loopback. Beyond loopback it refuses to start
 without a bearer token (`PETIT_ADMIN_TOKEN`, e.g. from a Kubernetes Secret),
 and then every request must carry ``Authorization: Bearer <token>`` (401).
 Every change is logged with its source and time, and GET shows the last one.
+`GET /admin/plan` shows the last plan's summary (`{"plan": null}` before the
+first decision; an unlimited budget reads null): what a load test charts.
 Runs in its own thread with its own event loop.
 """
 
@@ -22,6 +24,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -45,8 +48,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def build_admin_app(budget: FixedBudget, unit: str = "gpus", token: str | None = None) -> web.Application:
-    """The app; with `token`, every request needs it as a bearer token."""
+def _finite(value: object) -> object:
+    """JSON-safe: infinite or NaN numbers (an unlimited budget) become None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
+def build_admin_app(
+    budget: FixedBudget,
+    unit: str = "gpus",
+    token: str | None = None,
+    plan_of: Callable[[], dict | None] = lambda: None,
+) -> web.Application:
+    """The app; with `token`, every request needs it as a bearer token. `plan_of()`: the last plan's summary."""
     last: dict[str, object] = {"changed_at": None, "changed_by": None}
 
     @web.middleware
@@ -59,6 +76,9 @@ def build_admin_app(budget: FixedBudget, unit: str = "gpus", token: str | None =
 
     async def get_budget(_req: web.Request) -> web.Response:
         return web.json_response({"gpus": budget.get(), "unit": unit, **last})
+
+    async def get_plan(_req: web.Request) -> web.Response:
+        return web.json_response({"plan": _finite(plan_of())})
 
     async def post_budget(req: web.Request) -> web.Response:
         if req.content_type != "application/json":
@@ -84,6 +104,7 @@ def build_admin_app(budget: FixedBudget, unit: str = "gpus", token: str | None =
     app = web.Application(middlewares=[auth], client_max_size=4096)
     app.router.add_get("/admin/budget", get_budget)
     app.router.add_post("/admin/budget", post_budget)
+    app.router.add_get("/admin/plan", get_plan)
     return app
 
 
@@ -100,13 +121,14 @@ class AdminServer:
         port: int = 9091,
         unit: str = "gpus",
         token: str | None = None,
+        plan_of: Callable[[], dict | None] = lambda: None,
     ):
         if not is_loopback(host) and not token:
             raise AdminConfigError(
                 f"the admin endpoint would listen on {host} without a token: set {TOKEN_ENV} (a Secret), "
                 "or listen on 127.0.0.1"
             )
-        self.app, self.host, self.port = build_admin_app(budget, unit, token or None), host, port
+        self.app, self.host, self.port = build_admin_app(budget, unit, token or None, plan_of), host, port
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
 

@@ -82,7 +82,11 @@ class AutoscalerService:
         """Raises AdminConfigError when the admin endpoint would listen beyond loopback without a token."""
         self.controller, self.budget = controller, budget
         unit = controller.fleet.autoscaler.budget_resource
-        self.admin = AdminServer(budget, admin_host, admin_port, unit, admin_token) if budget is not None else None
+        self.admin = (
+            AdminServer(budget, admin_host, admin_port, unit, admin_token, self._last_plan)
+            if budget is not None
+            else None
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -100,6 +104,10 @@ class AutoscalerService:
         signals, replicas, routing = serve_adapters(fleet)
         ctl = Controller(fleet, supply, signals, replicas, routing, Metrics(registry or CollectorRegistry()), time.time)
         return cls(ctl, budget, admin_host, admin_port, admin_token)
+
+    def _last_plan(self) -> dict | None:
+        plan = self.controller.last_plan
+        return None if plan is None else plan.summary()
 
     @property
     def admin_url(self) -> str | None:

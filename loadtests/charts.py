@@ -28,7 +28,7 @@ plt.rcParams.update(
 )
 
 
-def _png(fig) -> str:
+def png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight", dpi=110)
     plt.close(fig)
@@ -45,7 +45,7 @@ def _time_axis(ax, r: RunResult) -> None:
     ax.set_xlabel("seconds since start")
 
 
-def _marks(ax, r: RunResult) -> None:
+def time_marks(ax, r: RunResult) -> None:
     """Warm-up shaded, scarcity events as labelled vertical lines; the shared time axis."""
     if r.warmup_s > 0:
         ax.axvspan(0, r.warmup_s, color="#94a3b8", alpha=0.15, lw=0, label="warm-up")
@@ -63,7 +63,7 @@ def _marks(ax, r: RunResult) -> None:
     _time_axis(ax, r)
 
 
-def _empty(ax, text: str = "no successful request") -> None:
+def empty_note(ax, text: str = "no successful request") -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=12, color="#64748b")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -72,7 +72,7 @@ def _empty(ax, text: str = "no successful request") -> None:
 def _cdf(ax, values_ms: list[float], title: str) -> None:
     ax.set_title(title)
     if not values_ms:
-        _empty(ax)
+        empty_note(ax)
         return
     xs = sorted(values_ms)
     ax.plot(xs, [(i + 1) / len(xs) for i in range(len(xs))], color=PALETTE[0], lw=1.8, label="CDF")
@@ -92,7 +92,7 @@ def latency_cdfs(samples: list[RequestSample]) -> str:
     _cdf(axes[2], [s.tpot_s * 1000 for s in ok if s.tpot_s is not None], "TPOT")
     _cdf(axes[3], [s.e2e_s * 1000 for s in ok if s.e2e_s is not None], "End-to-end")
     axes[0].set_ylabel("share of requests (ITL: of tokens)")
-    return _png(fig)
+    return png(fig)
 
 
 def latency_over_time(r: RunResult) -> str:
@@ -114,19 +114,19 @@ def latency_over_time(r: RunResult) -> str:
     a2.set_ylabel("ITL (ms)")
     for ax in (a1, a2):
         ax.set_ylim(bottom=0)
-        _marks(ax, r)
+        time_marks(ax, r)
         ax.legend(loc="upper left", frameon=False, fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
-def _bins(r: RunResult) -> tuple[float, int]:
+def time_bins(r: RunResult) -> tuple[float, int]:
     w = _bin_width(r)
     return w, int(max(r.elapsed_s, 1.0) // w) + 1
 
 
 def offered_vs_achieved(r: RunResult) -> str:
     """Offered (arrivals due, or requests sent) vs achieved (successful completions) req/s, and in flight."""
-    w, _ = _bins(r)
+    w, _ = time_bins(r)
     xs, offered, achieved = rate_series(r.samples, r.arrivals_s, r.elapsed_s, w)
     xs = [*xs, max(r.elapsed_s, 1.0)]  # the last step reaches the end of the run
     fig, ax = plt.subplots(figsize=(14, 3.0))
@@ -138,14 +138,14 @@ def offered_vs_achieved(r: RunResult) -> str:
     ax.set_ylabel("requests/s")
     ax.set_ylim(bottom=0)
     ax.set_title(f"Offered vs achieved rate (per {w:g} s)")
-    _marks(ax, r)
+    time_marks(ax, r)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    return _png(fig)
+    return png(fig)
 
 
 def throughput(r: RunResult) -> str:
     """Three stacked rows on one time axis: users, completed req/s, tokens/s (each zero-based)."""
-    w, n = _bins(r)
+    w, n = time_bins(r)
     done, out_toks, in_toks = [0] * n, [0] * n, [0] * n
     for s in r.samples:
         if s.ok and s.e2e_s is not None:
@@ -165,14 +165,14 @@ def throughput(r: RunResult) -> str:
     a2.set_ylabel("tokens/s")
     for ax in (a0, a1, a2):
         ax.set_ylim(bottom=0)
-        _marks(ax, r)
+        time_marks(ax, r)
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     a0.set_title(f"Users, completed requests and tokens per second (per {w:g} s)")
-    return _png(fig)
+    return png(fig)
 
 
 def model_share(r: RunResult) -> str:
-    w, n = _bins(r)
+    w, n = time_bins(r)
     per: dict[str, list[int]] = defaultdict(lambda: [0] * n)
     for s in r.samples:
         if s.ok:
@@ -193,8 +193,8 @@ def model_share(r: RunResult) -> str:
     ax.set_ylim(0, 1)
     ax.set_ylabel("share of requests")
     ax.set_title("Which model answered (by send time)")
-    _marks(ax, r)
-    return _png(fig)
+    time_marks(ax, r)
+    return png(fig)
 
 
 def _hbar(ax, names: list[str], values: list[float], color, fmt: str) -> None:
@@ -205,7 +205,7 @@ def _hbar(ax, names: list[str], values: list[float], color, fmt: str) -> None:
 
 
 def cost(r: RunResult) -> str:
-    w, n = _bins(r)
+    w, n = time_bins(r)
     usd, toks = [0.0] * n, [0] * n
     by_model: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for s in r.samples:
@@ -221,24 +221,24 @@ def cost(r: RunResult) -> str:
     a1.set_ylabel("USD per 1M output tokens")
     a1.set_ylim(bottom=0)
     a1.set_title("Cost per 1M output tokens over time")
-    _marks(a1, r)
+    time_marks(a1, r)
     if not xs:
         a1.text(0.5, 0.5, "no cost known: give --fleet or --prices", ha="center", transform=a1.transAxes, fontsize=12)
     names = sorted(by_model)
     if names:
         _hbar(a2, names, [by_model[m][0] / by_model[m][1] * 1e6 for m in names], PALETTE[: len(names)], "{:.4g}")
     else:
-        _empty(a2, "no cost known")
+        empty_note(a2, "no cost known")
     a2.set_title("by model")
     a2.set_xlabel("USD / 1M output tokens")
-    return _png(fig)
+    return png(fig)
 
 
 def errors(r: RunResult) -> str | None:
     bad = [s for s in r.measured() if not s.ok]
     if not bad:
         return None
-    w, n = _bins(r)
+    w, n = time_bins(r)
     kinds = Counter(s.error_type or "unknown" for s in bad)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(14, 3.0), gridspec_kw={"width_ratios": [1, 3]})
     names = [k for k, _ in kinds.most_common()]
@@ -252,6 +252,6 @@ def errors(r: RunResult) -> str | None:
         a2.step([i * w for i in range(n)], counts, where="post", label=k, color=PALETTE[(j + 4) % len(PALETTE)])
     a2.set_title(f"errors per {w:g} s")
     a2.set_ylim(bottom=0)
-    _marks(a2, r)
+    time_marks(a2, r)
     a2.legend(frameon=False)
-    return _png(fig)
+    return png(fig)

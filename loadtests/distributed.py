@@ -1,7 +1,7 @@
 """`petit loadtest --workers N`: a Locust master in this process and N worker processes; one report.
 
 The master runs the scenario's shape (Locust splits the users over the
-workers), fires scarcity events and checks fail-fast like the single-process
+workers), fires scarcity events, polls the fleet (polling.py) and checks fail-fast like the single-process
 runner. Each worker (`python -m loadtests.worker`) builds the same workload,
 numbers its requests k, k+T, k+2T... (trace replay: it sends arrivals i with
 i % T == k) and streams its finished raw samples to the master every second
@@ -25,6 +25,7 @@ from locust.env import Environment
 
 from loadtests.locust_glue import OpenAIStreamUser, shape_class
 from loadtests.metrics import RequestSample
+from loadtests.polling import Poller
 from loadtests.results import RunResult
 from loadtests.runner import Interrupt, finish_result, start_result, watch
 from loadtests.scenario import ScenarioSpec
@@ -101,8 +102,11 @@ def run(spec: ScenarioSpec, workload: Workload, args: Any, out=None) -> RunResul
             return result
         workload.t0 = time.perf_counter()
         master.start_shape()
+        poller = Poller(spec, target, workload.t0, result.timeline)
+        poller.start()
         watch(master, spec, workload, result, stop, out)
         result.elapsed_s = time.perf_counter() - workload.t0
+        poller.stop()
         master.send_message("petit_stop")
         _wait_final(collector, local + remote, spec.stop_grace_s, stop)
     finally:

@@ -11,8 +11,20 @@ the request's `max_tokens` / `max_completion_tokens` (default 16). With
 the usage chunk; `model: auto` alternates between the `--models`.
 
 `--fail-every N` answers every N-th request with HTTP 500; `--fail-status S`
-answers every request with S. `POST /admin/budget {"gpus": N}` is the
-autoscaler's admin call (recorded; `GET /admin/budget` lists them).
+answers every request with S.
+
+It also plays the autoscaler (autoscaler/admin.py): `POST /admin/budget
+{"gpus": N}` sets the budget (no budget: unlimited); `GET /admin/budget` answers
+like the real admin (`gpus`, `unit`, plus `history`: every POST); `GET
+/admin/plan` the last plan's summary; `GET /metrics` the autoscaler's gauges.
+The large model (the last of `--models`) needs a budget of 2: below that it has
+no ready replica (`/v1/models`, with `--petit`) and `auto` answers with the
+small model only; from 2 up (or unlimited) `auto` alternates again. A request
+naming a model is answered whatever the budget.
+
+`--answers FILE` (a labelled prompt file, see prompts.py): a chat prompt found in
+it is answered with its expected text by the large model, and by the small one
+for every third line of the file (the first, fourth, ...), else with a wrong answer.
 
 Prints `READY http://HOST:PORT` once listening.
 """
@@ -26,6 +38,8 @@ import time
 
 from aiohttp import web
 
+from loadtests.prompts import load_prompt_file
+
 PRICE_PER_TOKEN = {"small": 0.2e-6, "large": 1.0e-6}
 
 
@@ -34,8 +48,16 @@ class FakeOpenAI:
         self.args = args
         self.models = args.models.split(",")
         self.count = 0
+        self.auto_count = 0  # `auto` requests: alternation independent of other requested models
         self.budgets: list[dict] = []
+        self.budget: float | None = None  # None: unlimited
         self.t0 = time.monotonic()
+        labelled = load_prompt_file(args.answers) if args.answers else []
+        self.answers = {p.text: (i, p.expected) for i, p in enumerate(labelled) if p.expected is not None}
+
+    @property
+    def large_up(self) -> bool:
+        return self.budget is None or self.budget >= 2
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -44,35 +66,89 @@ class FakeOpenAI:
         app.router.add_get("/v1/models", self.list_models)
         app.router.add_get("/health", self.health)
         app.router.add_post("/admin/budget", self.set_budget)
-        app.router.add_get("/admin/budget", self.get_budgets)
+        app.router.add_get("/admin/budget", self.get_budget)
+        app.router.add_get("/admin/plan", self.get_plan)
+        app.router.add_get("/metrics", self.metrics)
         return app
 
     async def health(self, _: web.Request) -> web.Response:
         return web.Response(text="ready")
 
+    def _ready(self) -> dict[str, int]:
+        return {m: 0 if m == self.models[-1] and not self.large_up else 1 for m in self.models}
+
     async def list_models(self, _: web.Request) -> web.Response:
-        data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.models + ["auto"]]
+        data: list[dict] = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.models + ["auto"]]
+        if self.args.petit:
+            for d in data[:-1]:
+                d["petit"] = {"tier": self._tier(d["id"]), "ready_replicas": self._ready()[d["id"]]}
         return web.json_response({"object": "list", "data": data})
+
+    def _tier(self, model: str) -> str:
+        return "small" if model == self.models[0] else "large"
+
+    def _shares(self) -> dict[str, float]:
+        up = [m for m, n in self._ready().items() if n]
+        return {m: 1 / len(up) for m in up}
+
+    async def get_budget(self, _: web.Request) -> web.Response:
+        return web.json_response({"gpus": self.budget, "unit": "gpus", "history": self.budgets})
+
+    async def get_plan(self, _: web.Request) -> web.Response:
+        shares = self._shares()
+        routing = {
+            "shares": shares,
+            "strong_share": shares.get(self.models[-1], 0.0),
+            "constrained": not self.large_up,
+            "reason": "fake",
+        }
+        targets = {m: {"replicas": n, "reason": "fake"} for m, n in self._ready().items()}
+        return web.json_response({"plan": {"reason": "fake", "targets": targets, "routing": routing}})
+
+    async def metrics(self, _: web.Request) -> web.Response:
+        lines = ["# TYPE petit_route_share gauge"]
+        lines += [f'petit_route_share{{tier="{self._tier(m)}"}} {v}' for m, v in self._shares().items()]
+        lines += ["# TYPE petit_autoscaler_target_replicas gauge"]
+        lines += [f'petit_autoscaler_target_replicas{{model="{m}"}} {n}' for m, n in self._ready().items()]
+        if self.budget is not None:
+            lines += ["# TYPE petit_autoscaler_gpu_supply gauge", f"petit_autoscaler_gpu_supply {self.budget}"]
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
     async def set_budget(self, request: web.Request) -> web.Response:
         body = await request.json()
         if not isinstance(body, dict) or not isinstance(body.get("gpus"), int) or body["gpus"] < 0:
             return web.json_response({"error": 'body must be {"gpus": N}'}, status=400)
         self.budgets.append({"gpus": body["gpus"], "t": time.monotonic() - self.t0})
-        return web.json_response({"gpus": body["gpus"]})
-
-    async def get_budgets(self, _: web.Request) -> web.Response:
-        return web.json_response(self.budgets)
+        self.budget = float(body["gpus"])
+        return web.json_response({"gpus": self.budget, "unit": "gpus"})
 
     def _pick(self, requested: str) -> str:
         if requested != "auto":
             return requested
-        return self.models[self.count % len(self.models)]
+        up = [m for m, n in self._ready().items() if n]
+        self.auto_count += 1
+        return up[self.auto_count % len(up)]
+
+    def _text(self, body: dict, model: str, i: int) -> str:
+        """Content chunk i: a labelled prompt's answer on the first line, then filler tokens."""
+        answer = self._answer(body, model)
+        if answer is None:
+            return "tok "
+        return answer if i == 0 else "\ntok"
+
+    def _answer(self, body: dict, model: str) -> str | None:
+        """The expected answer (a labelled prompt the model knows), a wrong one, or None (not labelled)."""
+        messages = body.get("messages") or [{}]
+        found = self.answers.get(str(messages[-1].get("content", "")))
+        if found is None:
+            return None
+        line, expected = found
+        return expected if model == self.models[-1] or line % 3 == 0 else "no idea"
 
     def _headers(self, model: str, n_out: int, basis: str) -> dict:
         if not self.args.petit:
             return {}
-        tier = "small" if model == self.models[0] else "large"
+        tier = self._tier(model)
         return {
             "x-petit-model": model,
             "x-petit-route-reason": "cheapest_fit",
@@ -98,7 +174,7 @@ class FakeOpenAI:
         chat = request.path.endswith("chat/completions")
         if not body.get("stream"):
             await asyncio.sleep(self.args.ttft + self.args.itl * (n_out - 1))
-            text = "tok " * n_out
+            text = "".join(self._text(body, model, i) for i in range(n_out))
             choice = (
                 {"index": 0, "message": {"role": "assistant", "content": text}} if chat else {"index": 0, "text": text}
             )
@@ -144,11 +220,11 @@ class FakeOpenAI:
         for i in range(n_out):
             due = arrived + self.args.ttft + i * self.args.itl
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            await resp.write(chunk("tok "))
+            await resp.write(chunk(self._text(body, model, i)))
         if (body.get("stream_options") or {}).get("include_usage"):
             last = {"id": "x", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage}
             if self.args.petit:
-                tier = "small" if model == self.models[0] else "large"
+                tier = self._tier(model)
                 last["petit"] = {"model": model, "cost_usd": n_out * PRICE_PER_TOKEN[tier]}
             await resp.write(f"data: {json.dumps(last)}\n\n".encode())
         await resp.write(b"data: [DONE]\n\n")
@@ -165,6 +241,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--petit", action="store_true", help="send Petit's headers and usage-chunk field")
     p.add_argument("--fail-every", type=int, default=0, help="answer every N-th request with HTTP 500")
     p.add_argument("--fail-status", type=int, default=0, help="answer every request with this status")
+    p.add_argument("--answers", help="a labelled prompt file: answer its prompts (see the module docstring)")
     return p.parse_args(argv)
 
 

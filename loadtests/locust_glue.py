@@ -72,7 +72,7 @@ class OpenAIStreamUser(User):
         wl = self.workload
         payload = json.dumps(wl.body(job)).encode()
         sent = time.perf_counter()
-        sample = wl.new_sample(sent)
+        sample = wl.new_sample(sent, job)
         answer = ""
         try:
             with gevent.Timeout(wl.spec.request_timeout_s, TimeoutError("request timed out")):

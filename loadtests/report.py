@@ -12,10 +12,12 @@ import html
 import json
 from pathlib import Path
 
-from loadtests import charts
+from loadtests import charts, fleet_charts
 from loadtests import report_sections as sections
+from loadtests.quality import quality_rows
 from loadtests.results import RunResult, summary
 from loadtests.sla import VerdictLine
+from loadtests.timeline import polled
 from loadtests.units import fmt_count
 
 CSV_FIELDS = [
@@ -111,7 +113,13 @@ def render_html(r: RunResult, lines: list[VerdictLine], summ: dict) -> str:
         "<h2 id='tokens'>Tokens (after warm-up, successful requests)</h2>",
         sections.tokens_html(summ["tokens"]),
         *_charts(r),
+        "<h2 id='fleet'>Scarcity and routing</h2>",
+        sections.fleet_html(r.timeline),
+        _img(fleet_charts.fleet_timeline(r), "scarcity and routing over time") if polled(r.timeline) else "",
         sections.events(r),
+        "<h2 id='quality'>Quality under load</h2>",
+        sections.quality_html(quality_rows(r.measured())),
+        _img(fleet_charts.quality_chart(r), "accuracy and cost") if quality_rows(r.measured()) else "",
         "<h2 id='errors'>Errors (after warm-up)</h2>",
         sections.errors_table(r),
         _img(charts.errors(r), "errors"),

@@ -6,10 +6,12 @@ import html
 import json
 from typing import Any
 
+from loadtests.quality import QualityRow
 from loadtests.results import RunResult, errors_by_type
 from loadtests.sla import VerdictLine
 from loadtests.tables import LATENCY_METRICS, QUANTILES
-from loadtests.units import fmt_count, fmt_holds, fmt_ms, fmt_pct, fmt_rate, fmt_usd, fmt_value
+from loadtests.timeline import TimelinePoint, poll_errors, polled
+from loadtests.units import NA, fmt_count, fmt_holds, fmt_ms, fmt_pct, fmt_rate, fmt_usd, fmt_value
 
 _E = html.escape
 
@@ -189,3 +191,70 @@ def provenance_html(r: RunResult) -> str:
         _table(["", "value"], rows, numeric_from=9)
         + f"<details><summary>resolved scenario and SLA</summary><pre>{_E(resolved)}</pre></details>"
     )
+
+
+NOT_POLLED = (
+    "<div class='empty'>Nothing was polled: the target lists no ready replicas (not Petit?) and the scenario "
+    "names no <code>scarcity.admin_url</code>, or <code>poll_s</code> is 0. Budget, replicas and the routing "
+    "plan are unknown for this run.</div>"
+)
+
+
+def _state(p: TimelinePoint) -> tuple[str, str, str, str, str]:
+    """A poll in words: budget, ready replicas, plan shares, strong share, constrained."""
+    budget = "unlimited" if p.budget_unlimited else fmt_value(p.budget, "")
+    ready = ", ".join(f"{_E(m)} {n}" for m, n in sorted(p.ready.items())) or NA
+    shares = p.shares or p.tier_shares
+    plan = ", ".join(f"{_E(m)} {fmt_pct(v)}" for m, v in sorted(shares.items())) or NA
+    constrained = NA if p.constrained is None else ("yes" if p.constrained else "no")
+    return budget, ready, plan, fmt_pct(p.strong_share), constrained
+
+
+def fleet_html(points: list[TimelinePoint]) -> str:
+    """The polls that changed something (budget, replicas, plan), and each source's failures."""
+    if not polled(points):
+        return NOT_POLLED
+    rows, last = [], None
+    for p in points:
+        state = _state(p)
+        if state != last:
+            rows.append([f"{p.t_s:.1f} s", *state])
+            last = state
+    failures = poll_errors(points)
+    example = {e.split(":")[0]: e for p in points for e in p.errors}
+    fail = "".join(
+        f"<li>{_E(k)}: failed {fmt_count(n)} of {fmt_count(len(points))} polls, e.g. <code>{_E(example[k][:160])}</code></li>"
+        for k, n in sorted(failures.items())
+    )
+    header = ["at", "budget", "ready replicas", "plan: share per model", "strong-tier share", "constrained"]
+    return (
+        f"<p class='meta'>{fmt_count(len(points))} polls; a row per change.</p>"
+        + _table(header, rows, numeric_from=len(header))
+        + (f"<ul class='meta'>{fail}</ul>" if fail else "")
+    )
+
+
+NO_LABELS = (
+    "<div class='empty'>No labelled answers: give a prompt file with expected answers "
+    "(<code>prompts: {file: labelled_prompts.jsonl}</code>, see <code>examples/labelled.yaml</code>) "
+    "to measure accuracy under load.</div>"
+)
+
+
+def quality_html(rows: list[QualityRow]) -> str:
+    """Accuracy and cost per requested model, and `auto`'s answers split by the model that gave them."""
+    if not rows:
+        return NO_LABELS
+    header = ["scope", "labelled answers", "correct", "accuracy", "USD per 1k answers", "USD per 1M output tokens"]
+    body = [
+        [
+            _E(q.scope) if q.answered_by is None else f"&nbsp;&nbsp;{_E(q.scope)}",
+            fmt_count(q.labelled),
+            fmt_count(q.correct),
+            fmt_pct(q.accuracy),
+            fmt_usd(q.usd_per_1k_answers),
+            fmt_usd(q.usd_per_1m_output_tokens),
+        ]
+        for q in rows
+    ]
+    return _table(header, body)

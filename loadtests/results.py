@@ -7,7 +7,9 @@ from dataclasses import asdict, dataclass, field, replace
 
 from loadtests.accounting import RequestAccounting, account, saturation_note
 from loadtests.metrics import RequestSample, measured, percentile
+from loadtests.quality import quality_rows
 from loadtests.tables import latency_tables, token_tables
+from loadtests.timeline import TimelinePoint
 
 LATE_S = 0.1  # a trace arrival sent more than this after its time counts as late
 
@@ -40,6 +42,7 @@ class RunResult:
     generator_cpu_cores: float | None = None  # the load generator's CPU time / run time
     provenance: dict = field(default_factory=dict)  # what reproduces the run (see provenance.py)
     worker_samples: dict[int, int] = field(default_factory=dict)  # --workers: samples per worker index
+    timeline: list[TimelinePoint] = field(default_factory=list)  # the fleet polled during the run (timeline.py)
 
     @property
     def window_s(self) -> float:
@@ -101,4 +104,5 @@ def summary(samples: list[RequestSample], window_s: float) -> dict:
         "errors_by_type": dict(errors_by_type(samples)),
         "latency": latency_tables(samples),
         "tokens": token_tables(samples, window_s),
+        "quality": [q.to_dict() for q in quality_rows(samples)],
     }

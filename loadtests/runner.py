@@ -2,7 +2,8 @@
 
 Order: build the workload (may raise LoadTestInputError), check the target is
 reachable, then start Locust's local runner with the scenario's shape while
-this loop records users over time and fires scarcity events. Ctrl-C (SIGINT)
+this loop records users over time and fires scarcity events, and a poller
+(polling.py) records budget, ready replicas and the routing plan. Ctrl-C (SIGINT)
 ends the run early: the result is marked partial and still reported.
 """
 
@@ -19,6 +20,7 @@ from geventhttpclient import HTTPClient
 from locust.env import Environment
 
 from loadtests.locust_glue import OpenAIStreamUser, shape_class, split_target
+from loadtests.polling import Poller
 from loadtests.results import RunResult, ScarcityMark
 from loadtests.scenario import ScarcitySpec, ScenarioSpec
 from loadtests.shapes import due_events
@@ -76,7 +78,7 @@ def start_result(spec: ScenarioSpec, target: str) -> RunResult:
     result = RunResult(
         spec.name,
         target,
-        spec.model,
+        ", ".join(spec.requested_models),
         datetime.now(timezone.utc).isoformat(timespec="seconds"),
         spec.duration_s,
         spec.warmup_s,
@@ -99,8 +101,11 @@ def run(spec: ScenarioSpec, workload: Workload, target: str, out=None) -> RunRes
     try:
         workload.t0 = time.perf_counter()
         runner.start_shape()
+        poller = Poller(spec, target, workload.t0, result.timeline)
+        poller.start()
         watch(runner, spec, workload, result, stop, out)
         result.elapsed_s = time.perf_counter() - workload.t0
+        poller.stop()
         drain(workload, spec.stop_grace_s, stop)
     finally:
         runner.quit()

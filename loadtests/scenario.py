@@ -3,7 +3,7 @@
 ::
 
     name: steady-auto
-    model: auto                  # the `model` field sent
+    model: auto                  # the `model` field sent; a list ([auto, a, b]) takes turns
     endpoint: chat               # chat (/v1/chat/completions) | completions (/v1/completions)
     stream: true                 # stream with stream_options.include_usage
     duration_s: 60
@@ -128,6 +128,11 @@ class ScarcityEvent(_Strict):
 class ScarcitySpec(_Strict):
     admin_url: str = Field(pattern=r"^https?://", description="The autoscaler's admin base URL.")
     events: list[ScarcityEvent] = Field(min_length=1)
+    metrics_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="The autoscaler's Prometheus page (Kubernetes: its metrics port), polled with the admin.",
+    )
 
     @model_validator(mode="after")
     def _sorted(self) -> ScarcitySpec:
@@ -144,7 +149,9 @@ class PricingSpec(_Strict):
 
 class ScenarioSpec(_Strict):
     name: str = "loadtest"
-    model: str = "auto"
+    model: str | list[str] = Field(
+        "auto", description="The `model` sent; a list: request i asks models[i % n] (each sees every prompt)."
+    )
     endpoint: Literal["chat", "completions"] = "chat"
     stream: bool = True
     duration_s: float = Field(gt=0, le=7 * 86400)
@@ -164,9 +171,19 @@ class ScenarioSpec(_Strict):
     trace: TraceSpec | None = None
     scarcity: ScarcitySpec | None = None
     pricing: PricingSpec = PricingSpec()
+    poll_s: float = Field(
+        2.0, ge=0, description="Poll /v1/models (and the admin, with scarcity) every N s during the run; 0: never."
+    )
+
+    @property
+    def requested_models(self) -> list[str]:
+        return [self.model] if isinstance(self.model, str) else list(self.model)
 
     @model_validator(mode="after")
     def _consistent(self) -> ScenarioSpec:
+        models = self.requested_models
+        if not models or len(set(models)) != len(models) or not all(models):
+            raise ValueError(f"model: give one name or a list of distinct names, got {self.model!r}")
         if self.warmup_s >= self.duration_s:
             raise ValueError(f"warmup_s ({self.warmup_s}) must be < duration_s ({self.duration_s})")
         if (self.shape.kind == "trace") != (self.trace is not None):

@@ -23,6 +23,7 @@ class Job:
     prompt: Prompt
     max_tokens: int
     due_s: float | None = None  # trace replay: send at this time after the run start
+    model: str = "auto"  # the `model` sent
 
 
 class Workload:
@@ -51,19 +52,21 @@ class Workload:
         """The next request to send; None when a trace is exhausted."""
         if self.stopping:
             return None
+        models = self.spec.requested_models
         if self.schedule is None:
             i = next(self._ids) * self.id_step + self.id_offset
-            return Job(i, self._prompt(i, None), self.spec.max_tokens)
+            return Job(i, self._prompt(i, None), self.spec.max_tokens, None, models[i % len(models)])
         taken = self.schedule.take()
         if taken is None:
             return None
         i, req = taken
         i = i * self.id_step + self.id_offset
-        return Job(i, self._prompt(i, req.input_tokens), req.output_tokens, req.at_s)
+        return Job(i, self._prompt(i, req.input_tokens), req.output_tokens, req.at_s, models[i % len(models)])
 
     def _prompt(self, i: int, input_tokens: int | None) -> Prompt:
         if isinstance(self.prompts, list):
-            return self.prompts[i % len(self.prompts)]
+            # with n requested models, requests i..i+n-1 ask each model the same prompt (a fair comparison)
+            return self.prompts[(i // len(self.spec.requested_models)) % len(self.prompts)]
         syn = self.spec.prompts.synthetic
         return self.prompts.make(input_tokens or (syn.input_tokens if syn else 128), i)
 
@@ -72,7 +75,7 @@ class Workload:
 
     def body(self, job: Job) -> dict:
         """The JSON body; streams ask for usage so TPOT uses the server's token count."""
-        body: dict = {"model": self.spec.model, "max_tokens": job.max_tokens, "stream": self.spec.stream}
+        body: dict = {"model": job.model, "max_tokens": job.max_tokens, "stream": self.spec.stream}
         if self.spec.endpoint == "chat":
             body["messages"] = [{"role": "user", "content": job.prompt.text}]
         else:
@@ -82,10 +85,10 @@ class Workload:
         body.update(self.spec.extra_body)
         return body
 
-    def new_sample(self, now: float) -> RequestSample:
-        """A sample for a request being sent now; it stays in flight until :meth:`finish`."""
+    def new_sample(self, now: float, job: Job) -> RequestSample:
+        """A sample for `job` being sent now; it stays in flight until :meth:`finish`."""
         start = now - (self.t0 if self.t0 is not None else now)
-        sample = RequestSample(start_s=start, requested_model=self.spec.model, warmup=start < self.spec.warmup_s)
+        sample = RequestSample(start_s=start, requested_model=job.model, warmup=start < self.spec.warmup_s)
         self.in_flight[id(sample)] = sample
         return sample
 

@@ -161,3 +161,22 @@ async def test_admin_endpoint_token_and_loopback_default():
             headers={"Authorization": "Bearer s3cret", "Content-Type": "application/json"},
         )
         assert r.status == 200 and b.get() == 2
+
+
+@SESSION_LOOP
+async def test_admin_plan_shows_the_last_plan_json_safe():
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from autoscaler.admin import build_admin_app
+
+    plans: list[dict] = []
+    app = build_admin_app(FixedBudget(None), plan_of=lambda: plans[-1] if plans else None)
+    async with TestClient(TestServer(app)) as c:
+        assert (await (await c.get("/admin/plan")).json()) == {"plan": None}  # no decision yet
+        plans.append({"gpus_budget": float("inf"), "routing": {"shares": {"a": 1.0}, "constrained": False}})
+        r = await c.get("/admin/plan")
+        assert "Infinity" not in await r.text()  # strict JSON: an unlimited budget reads null
+        assert (await r.json())["plan"] == {
+            "gpus_budget": None,
+            "routing": {"shares": {"a": 1.0}, "constrained": False},
+        }

@@ -121,6 +121,8 @@ def test_service_runs_the_loop_in_a_thread_and_serves_the_budget_in_its_unit():
         got = json.load(urllib.request.urlopen(req, timeout=5))
         assert (got["gpus"], got["unit"]) == (1.0, "cpus") and got["changed_at"] is not None
         assert budget.get() == 1.0
+        plan = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/plan", timeout=5))["plan"]
+        assert set(plan["routing"]["shares"]) <= set(fleet.model_ids) and set(plan["targets"]) == set(fleet.model_ids)
     finally:
         svc.stop()
     assert svc._thread is None  # joined

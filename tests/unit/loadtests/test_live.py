@@ -90,7 +90,7 @@ scarcity: {{admin_url: "{fake}", events: [{{at_s: 0.5, gpus: 2}}, {{at_s: 1.5, g
     assert tier_line["measured"] == 1.0 and tier_line["passed"]
     assert [m["gpus"] for m in doc["run"]["scarcity"]] == [2, 6] and all(m["ok"] for m in doc["run"]["scarcity"])
     with urllib.request.urlopen(f"{fake}/admin/budget") as r:
-        assert [b["gpus"] for b in json.load(r)] == [2, 6]
+        assert [b["gpus"] for b in json.load(r)["history"]] == [2, 6]
     html = (tmp_path / "rep" / "report.html").read_text()
     assert "SLA verdict: PASS" in html and "budget 2" not in html.split("<img")[0] and "data:image/png;base64" in html
     assert "http" not in html.split("<style>")[1].split("</style>")[0]  # no CDN, self-contained

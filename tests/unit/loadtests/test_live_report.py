@@ -26,6 +26,8 @@ PRICES = (
 )
 SECTIONS = {"verdict", "summary", "accounting", "latency", "tokens", "errors", "reproduce"}
 CHARTS = {"distributions", "over-time", "throughput", "models", "cost"}
+FLEET = {"fleet", "quality"}  # drawn from the polled timeline and the labelled answers
+ANSWERS = ROOT / "loadtests" / "examples" / "labelled_prompts.jsonl"
 
 
 def test_trace_run_accounts_for_every_request(fake, tmp_path):
@@ -68,21 +70,26 @@ def test_all_errors_fail_fast_with_exit_3(fake, tmp_path):
 
 @pytest.fixture(scope="module")
 def workers_run(tmp_path_factory):
-    """One 2-worker run against the fake server (with Petit's headers and prices): (folder, CLI result)."""
+    """One 2-worker run against the fake server (with Petit's headers and prices, labelled prompts, `auto`
+    and the large model asked in turn, and a budget cut): (folder, CLI result)."""
     tmp = tmp_path_factory.mktemp("workers")
     (tmp / "prices.yaml").write_text(PRICES)
     port = _port()
     cmd = [sys.executable, "-m", "loadtests.fake_server", "--port", str(port), "--ttft", "0.05", "--itl", "0.01"]
-    server = subprocess.Popen([*cmd, "--petit"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([*cmd, "--petit", "--answers", str(ANSWERS)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert server.stdout.readline().startswith("READY"), "fake server did not start"
     trace = tmp / "t.jsonl"
     trace.write_text("\n".join(f'{{"timestamp": {i * 50}, "input_length": 20, "output_length": 6}}' for i in range(60)))
     scenario = f"""name: dist
+model: [auto, fake-large]
 duration_s: 2.5
 warmup_s: 0.3
+poll_s: 0.2
 pricing: {{prices: prices.yaml}}
+prompts: {{file: "{ANSWERS}"}}
 shape: {{kind: trace, users: 8}}
 trace: {{format: mooncake, file: "{trace}"}}
+scarcity: {{admin_url: "http://127.0.0.1:{port}", events: [{{at_s: 0.8, gpus: 1}}, {{at_s: 1.6, gpus: 2}}]}}
 """
     try:
         res = _cli(tmp, f"http://127.0.0.1:{port}", scenario, timeout=90, extra=["--workers", "2"])
@@ -160,8 +167,10 @@ def _render(html_path) -> dict:
 )
 def test_report_renders_in_headless_chromium(workers_run, tmp_path):
     seen = _render(workers_run[0] / "rep" / "report.html")
-    assert SECTIONS | CHARTS <= set(seen["sections"]) and not seen["empty"]
-    assert len(seen["imgs"]) == 6  # offered vs achieved + the five chart sections (no errors: no error chart)
+    assert SECTIONS | CHARTS | FLEET <= set(seen["sections"]) and not seen["empty"]
+    # offered vs achieved + the five chart sections + scarcity and routing + quality (no errors: no error chart)
+    assert len(seen["imgs"]) == 8
+    assert {"scarcity and routing over time", "accuracy and cost"} <= {i["alt"] for i in seen["imgs"]}
     for img in seen["imgs"]:
         assert img["w"] > 500 and img["shown"] > 300, img
         assert img["colour"] > 0.002, f"chart looks empty: {img}"  # data drawn (axes + legends alone: <= 0.0015)
@@ -169,7 +178,8 @@ def test_report_renders_in_headless_chromium(workers_run, tmp_path):
     empty = RunResult("empty", "http://x", "auto", "now", 2.0, 0.0, elapsed_s=2.0)
     empty.samples = [RequestSample(0.1 * i, "auto", ok=False, error_type="http_404", error="no") for i in range(5)]
     seen = _render(write_report(empty, [], tmp_path / "empty"))
-    assert seen["empty"] and seen["empty"][0] > 20 and not CHARTS & set(seen["sections"])
+    assert len(seen["empty"]) == 3 and min(seen["empty"]) > 20 and not CHARTS & set(seen["sections"])
+    assert FLEET <= set(seen["sections"])  # with their empty states: nothing polled, no labelled answers
     assert [i["alt"] for i in seen["imgs"]] == ["offered vs achieved rate", "errors"]
 
 
