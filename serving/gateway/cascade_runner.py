@@ -29,9 +29,10 @@ from typing import Any, Protocol
 from starlette.responses import Response
 
 from serving.gateway.errors import HTTPError
+from serving.gateway.failover import FAILOVER_HEADER, Breaker, first_answer, open_first
 from serving.gateway.protocol import ChatRequest, CompletionRequest
 from serving.gateway.telemetry import RequestRecord
-from serving.gateway.upstream import Upstream, engine_body, first_item
+from serving.gateway.upstream import Upstream, engine_body
 from serving.router.cascade import confidence, decide_on_logprobs, judge, stream_logprobs
 from serving.router.predictor import prompt_text
 from serving.router.state import RoutingState, cascade_thresholds
@@ -52,6 +53,14 @@ class CascadeHost(Protocol):
 
     def observe(self, score: float | None, escalated: bool) -> None:
         """One cascade outcome, for online learning (`score`: the router's, None without a prediction)."""
+
+    @property
+    def breaker(self) -> Breaker:
+        """The models that just failed (see `serving.gateway.failover`)."""
+
+    @property
+    def retry_after_s(self) -> int:
+        """Retry-After for a 503 when no model can answer."""
 
     def respond(
         self, answer: dict, decision: RouteDecision, rec: RequestRecord, t0: float, headers: dict[str, str]
@@ -133,12 +142,20 @@ class CascadeRun:
         self.strip = not client_wants_logprobs(kind, body)
 
     async def run(self) -> Response:
-        first = self.host.open(
-            self.decision.model,
-            self.kind,
-            with_logprobs(self.kind, engine_body(self.body, self.req, self.decision.model)),
+        model = self.decision.model
+        got = await open_first(
+            lambda m: self.host.open(m, self.kind, with_logprobs(self.kind, engine_body(self.body, self.req, m))), model
         )
-        item = await first_item(first)
+        if isinstance(got, str):  # the first model failed before answering: the strong one answers alone
+            self.host.breaker.failed(model)
+            second = self._escalated(f"failover:{got}")
+            up, item = await self._ask_strong(second)
+            headers = {CASCADE_HEADER: "escalated", FAILOVER_HEADER: model}
+            if item["type"] == "response":
+                return self.host.respond(item["body"], second, self.rec, self.t0, headers)
+            return self.host.relay(up, second, self.rec, self.t0, self.req, headers, False)
+        first, item = got
+        self.host.breaker.ok(model)
         if item["type"] == "error":
             raise HTTPError.from_item(item)
         if item["type"] == "response":
@@ -159,8 +176,8 @@ class CascadeRun:
         return second
 
     async def _ask_strong(self, second: RouteDecision) -> tuple[Upstream, dict]:
-        up = self.host.open(second.model, self.kind, engine_body(self.body, self.req, second.model))
-        item = await first_item(up)
+        open_ = lambda m: self.host.open(m, self.kind, engine_body(self.body, self.req, m))  # noqa: E731
+        up, item, _, _ = await first_answer(open_, second, self.host.breaker, None, self.host.retry_after_s)
         if item["type"] == "error":
             raise HTTPError.from_item(item)
         return up, item

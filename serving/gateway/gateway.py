@@ -24,10 +24,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from serving.fleet.cost import format_cost
 from serving.fleet.schema import AUTO_MODEL, FleetConfig
 from serving.gateway.cascade_runner import CascadeRun, without_logprobs_line
-from serving.gateway.errors import HTTPError, error_body, without_paths
+from serving.gateway.errors import HTTPError, error_body
+from serving.gateway.failover import Breaker, first_answer
 from serving.gateway.protocol import ChatRequest, CompletionRequest, WireError, check_sizes, parse_body, validate
 from serving.gateway.telemetry import RequestRecord, RequestTelemetry
-from serving.gateway.upstream import ModelClient, Overloaded, Upstream, engine_body, first_item
+from serving.gateway.upstream import ModelClient, Overloaded, Upstream, engine_body
 from serving.router.build import Router
 from serving.router.constraints import ConstraintError, parse_constraints
 from serving.router.policies import route
@@ -81,6 +82,7 @@ class Gateway:
         self.telemetry = telemetry
         self.cascade_observer = cascade_observer  # online learning's label sink (serving.control.learning)
         self.created = int(time.time())
+        self.breaker = Breaker()  # models whose requests just failed count as down for a few seconds
         self._snapshot: FleetSnapshot | None = None
         self._snapshot_key: tuple | None = None
 
@@ -97,9 +99,16 @@ class Gateway:
     def predictor(self) -> DifficultyPredictor | None:
         return self.router.predictor
 
+    def ready_view(self) -> dict[str, int]:
+        """Ready replicas per model as Serve reports them, with models that just failed counted as down."""
+        ready = dict(self.client.ready_replicas())
+        for m in self.breaker.down():
+            ready[m] = 0
+        return ready
+
     def snapshot(self) -> FleetSnapshot:
         """The fleet as routing sees it; rebuilt only when the readiness view changes."""
-        key = tuple(sorted(self.client.ready_replicas().items()))
+        key = tuple(sorted(self.ready_view().items()))
         if key != self._snapshot_key:
             self._snapshot, self._snapshot_key = FleetSnapshot.from_config(self.fleet, dict(key)), key
         return self._snapshot
@@ -128,13 +137,16 @@ class Gateway:
             if decision.escalate_to is not None:
                 run = CascadeRun(self, kind, body, req, decision, rec, t0, self.routing_state.get())
                 return await run.run()
-            upstream = self.client.open(decision.model, kind, engine_body(body, req, decision.model))
-            first = await first_item(upstream)
+            reroute = (lambda: self._route(kind, req, body, request.headers)) if req.model == AUTO_MODEL else None
+            open_ = lambda m: self.client.open(m, kind, engine_body(body, req, m))  # noqa: E731
+            got = await first_answer(open_, decision, self.breaker, reroute, self.retry_after_s)
+            upstream, first, decision, extra = got
+            rec.model, rec.route_reason = decision.model, decision.reason
             if first["type"] == "error":
                 raise HTTPError.from_item(first)
             if first["type"] == "response":
-                return self.respond(first["body"], decision, rec, t0, {})
-            return self.relay(upstream, decision, rec, t0, req, {}, False)
+                return self.respond(first["body"], decision, rec, t0, extra)
+            return self.relay(upstream, decision, rec, t0, req, extra, False)
         except WireError as err:
             return self._fail(rec, t0, HTTPError(err.status, err.message, err.param))
         except RoutingError as err:
@@ -173,60 +185,6 @@ class Gateway:
                 code="invalid_api_key",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-
-    async def models(self, request: Request) -> Response:
-        try:
-            self.authorize(request)
-        except HTTPError as err:
-            return _response(err)
-        snap = self.snapshot()
-        data = [
-            {
-                "id": m.id,
-                "object": "model",
-                "created": self.created,
-                "owned_by": "petit",
-                "max_model_len": m.max_model_len,
-                "petit": {
-                    "tier": m.tier,
-                    "price_per_replica_hour": m.price_per_replica_hour,
-                    "capacity_tokens_per_s": m.capacity_tokens_per_s,
-                    "ready_replicas": m.ready_replicas,
-                },
-            }
-            for m in snap.models
-        ]
-        data.append(
-            {
-                "id": AUTO_MODEL,
-                "object": "model",
-                "created": self.created,
-                "owned_by": "petit",
-                "petit": {"alias": True, "policy": self.policy.name, "tiers": sorted({m.tier for m in snap.models})},
-            }
-        )
-        return JSONResponse({"object": "list", "data": data})
-
-    async def health(self, request: Request) -> Response:
-        ready = self.client.ready_replicas()
-        models = {m: {"ready_replicas": ready.get(m, 0)} for m in self.fleet.model_ids}
-        # Ready: every model that must keep a replica has one (a model with replicas.min 0 may be
-        # stopped by the autoscaler on purpose), and at least one model can answer.
-        ok = all(models[m.id]["ready_replicas"] > 0 for m in self.fleet.models if m.replicas.min > 0) and any(
-            v["ready_replicas"] > 0 for v in models.values()
-        )
-        routing: dict[str, object] = {"policy": self.policy.name, "degraded": self.policy.degraded}
-        if self.policy.degraded:
-            routing["degraded_reason"] = without_paths(self.policy.degraded_reason or "")  # the log has them
-        return JSONResponse(
-            {
-                "status": "ready" if ok else "not_ready",
-                "models": models,
-                "routing_policy": self.policy.name,
-                "routing": routing,
-            },
-            status_code=200 if ok else 503,
-        )
 
     async def metrics(self, request: Request) -> Response:
         return Response(self.telemetry.metrics_text(), media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -276,9 +234,16 @@ class Gateway:
     async def _count_tokens(self, kind: str, body: dict, model_ids: list[str]) -> dict[str, int]:
         async def one(mid: str) -> dict:
             try:
-                return await asyncio.wait_for(self.client.count_prompt_tokens(mid, kind, body), COUNT_TIMEOUT_S)
+                res = await asyncio.wait_for(self.client.count_prompt_tokens(mid, kind, body), COUNT_TIMEOUT_S)
             except (asyncio.TimeoutError, Overloaded):
                 return {}
+            except Exception as err:  # noqa: BLE001 - its replica is gone: route without its count, as down
+                log.warning("counting prompt tokens on %s failed: %r", mid, err)
+                self.breaker.failed(mid)
+                return {}
+            if res.get("type") == "error" and res.get("status", 500) >= 500:
+                self.breaker.failed(mid)  # its engine failed
+            return res
 
         results = await asyncio.gather(*(one(m) for m in model_ids))
         counts: dict[str, int] = {}
@@ -295,6 +260,10 @@ class Gateway:
 
     def cost(self, model_id: str, prompt_tokens: int, completion_tokens: int) -> float:
         return self._model(model_id).cost(prompt_tokens, completion_tokens)
+
+    @property
+    def retry_after_s(self) -> int:
+        return self.fleet.server.retry_after_s
 
     def observe(self, score: float | None, escalated: bool) -> None:
         if self.cascade_observer is not None:
@@ -378,6 +347,12 @@ class Gateway:
         except Overloaded:
             rec.status, rec.error = 429, "overloaded"
             yield f"data: {json.dumps(error_body(429, 'model overloaded mid-stream', code='overloaded'))}\n\n"
+        except Exception as err:  # noqa: BLE001 - the replica failed mid-stream (a client cancel is not an Exception)
+            log.warning("stream from %s failed mid-way: %r", rec.model, err)
+            self.breaker.failed(rec.model or "")
+            rec.status, rec.error = 502, "upstream_failed"
+            body = error_body(502, f"model '{rec.model}' failed mid-stream", code="upstream_failed")
+            yield f"data: {json.dumps(body)}\n\ndata: [DONE]\n\n"
         finally:
             if not finished and rec.error is None:
                 upstream.cancel()  # client went away: stop the generation upstream

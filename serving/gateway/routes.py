@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.gateway.errors import HTTPError, error_body
 from serving.gateway.gateway import Gateway
+from serving.gateway.status import health, models
 
 TITLE, DESCRIPTION = "Petit", "OpenAI-compatible endpoint over a mixed fleet of models"
 
@@ -51,8 +52,8 @@ async def docs(gateway: Gateway, request: Request) -> Response:
 ROUTES = (
     Route("POST", "/v1/chat/completions", Gateway.chat),
     Route("POST", "/v1/completions", Gateway.completions),
-    Route("GET", "/v1/models", Gateway.models),
-    Route("GET", "/health", Gateway.health),
+    Route("GET", "/v1/models", models),
+    Route("GET", "/health", health),
     Route("GET", "/metrics", Gateway.metrics),
     Route("GET", "/openapi.json", openapi, in_schema=False),
     Route("GET", "/docs", docs, in_schema=False),
