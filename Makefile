@@ -51,5 +51,11 @@ lint: setup
 bench: setup
 	$(PY) benchmarks/overhead.py
 
+# The gateway's capacity and cost on a FAKE engine at GPU-like speed (deploy/fleet.fast.yaml):
+# bare fake server vs Petit (and LiteLLM / vllm-router when `.[bench]` is installed).
+.PHONY: bench-gateway
+bench-gateway: setup
+	$(PY) benchmarks/gateway.py
+
 clean:
 	rm -rf $(VENV) .tools .pytest_cache

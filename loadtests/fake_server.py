@@ -10,6 +10,11 @@ the request's `max_tokens` / `max_completion_tokens` (default 16). With
 `--petit` it behaves like Petit: `x-petit-*` headers and a `"petit"` field in
 the usage chunk; `model: auto` alternates between the `--models`.
 
+`--max-concurrent N` streams at most N requests per model at once (the rest
+wait, and a waiting stream's tokens are timed from when it got its slot), like
+Petit's fake engine (`engine.kind: fake`): with the same `--ttft`, `--itl` and
+cap it is the bare-server baseline of `benchmarks/gateway.py`.
+
 `--fail-every N` answers every N-th request with HTTP 500; `--fail-status S`
 answers every request with S.
 
@@ -52,6 +57,7 @@ class FakeOpenAI:
         self.budgets: list[dict] = []
         self.budget: float | None = None  # None: unlimited
         self.t0 = time.monotonic()
+        self.slots: dict[str, asyncio.Semaphore] = {}  # per model, with --max-concurrent
         labelled = load_prompt_file(args.answers) if args.answers else []
         self.answers = {p.text: (i, p.expected) for i, p in enumerate(labelled) if p.expected is not None}
 
@@ -208,8 +214,17 @@ class FakeOpenAI:
                 }
             return f"data: {json.dumps(obj)}\n\n".encode()
 
+        slots = self.slots.setdefault(model, asyncio.Semaphore(self.args.max_concurrent or 1))
         try:
-            await self._tokens(resp, body, model, n_out, usage, chat, arrived, chunk)
+            if self.args.max_concurrent:
+                waits = slots.locked()
+                await slots.acquire()
+                arrived = time.perf_counter() if waits else arrived
+            try:
+                await self._tokens(resp, body, model, n_out, usage, chat, arrived, chunk)
+            finally:
+                if self.args.max_concurrent:
+                    slots.release()
         except ConnectionResetError:  # the client went away (end of a load test): nothing to do
             pass
         return resp
@@ -237,6 +252,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=9100)
     p.add_argument("--ttft", type=float, default=0.05, help="seconds to the first content chunk")
     p.add_argument("--itl", type=float, default=0.01, help="seconds between content chunks")
+    p.add_argument("--max-concurrent", type=int, default=0, help="streams per model at once (0: no limit)")
     p.add_argument("--models", default="fake-small,fake-large", help="comma-separated; the first is tier small")
     p.add_argument("--petit", action="store_true", help="send Petit's headers and usage-chunk field")
     p.add_argument("--fail-every", type=int, default=0, help="answer every N-th request with HTTP 500")

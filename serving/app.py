@@ -1,9 +1,10 @@
 """The Ray Serve application: the only module that decorates and binds deployments.
 
-One deployment per model (`model-<id>`, a `ModelServer` around a vLLM engine)
-and one ingress (`PetitIngress`, the FastAPI `Gateway`). `build_app(fleet)` is
-used by the local runner and the tests; `build_app_from_args` is the
-`import_path` target for KubeRay's `serveConfigV2` (args: `{"fleet": {...}}`).
+One deployment per model (`model-<id>`, a `ModelServer` around a vLLM engine,
+or the fake engine for `engine.kind: fake`) and one ingress (`PetitIngress`, the
+FastAPI `Gateway`). `build_app(fleet)` is used by the local runner and the
+tests; `build_app_from_args` is the `import_path` target for KubeRay's
+`serveConfigV2` (args: `{"fleet": {...}}`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from serving.gateway.gateway import Gateway
 from serving.gateway.routes import build_api
 from serving.gateway.telemetry import RequestTelemetry
 from serving.gateway.upstream import Overloaded
+from serving.replica.engines.base import Engine
+from serving.replica.engines.fake import FakeEngine
 from serving.replica.server import ModelServer
 from serving.router.build import build_router
 
@@ -107,17 +110,32 @@ class RayModelClient:
             raise Overloaded() from None
 
 
+def build_engine(cfg: ModelConfig, cache_dir: str) -> Engine:
+    """The engine `cfg.engine.kind` names: vLLM over prepared weights, or the fake engine with GPU-like timing."""
+    if cfg.engine.fake is not None:  # kind: fake (the schema sets its timing)
+        t = cfg.engine.fake
+        return FakeEngine(
+            cfg.id,
+            cfg.engine.max_model_len,
+            token_delay_s=t.ms_per_token / 1e3,
+            ttft_s=t.ttft_ms / 1e3,
+            max_concurrent=t.max_concurrent,
+        )
+    from serving.replica.engines.vllm_engine import VLLMEngine  # imported in the replica only
+
+    return VLLMEngine(cfg, resolve_model_path(cfg, cache_dir))
+
+
 class ModelDeployment(ModelServer):
-    """A ModelServer that builds its vLLM engine from a model config mapping."""
+    """A ModelServer that builds its engine (vLLM, or the fake one) from a model config mapping."""
 
     async def __init__(self, model: dict, cache_dir: str) -> None:
-        from serving.replica.engines.vllm_engine import VLLMEngine  # imported in the replica only
-
         cfg = ModelConfig.model_validate(model)
-        if cfg.source.packaged and not is_prepared(Path(cache_dir), cfg.source.packaged):
+        packaged = cfg.source.packaged if cfg.needs_weights and cfg.source else None
+        if packaged and not is_prepared(Path(cache_dir), packaged):
             # On a cluster nothing prepared the weights beforehand: the replica does it.
-            await asyncio.to_thread(prepare, cfg.source.packaged, Path(cache_dir))
-        super().__init__(cfg.id, VLLMEngine(cfg, resolve_model_path(cfg, cache_dir)))
+            await asyncio.to_thread(prepare, packaged, Path(cache_dir))
+        super().__init__(cfg.id, build_engine(cfg, cache_dir))
         await self.start()
 
     def __del__(self) -> None:

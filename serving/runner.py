@@ -43,7 +43,7 @@ def prepare_fleet(fleet: FleetConfig, local_wheels=None, out: TextIO = sys.stdou
 
 def _ray_env(fleet: FleetConfig) -> dict[str, str]:
     env = {"TOKENIZERS_PARALLELISM": "false", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
-    if not any(m.source.hf for m in fleet.models):
+    if not any(m.source and m.source.hf for m in fleet.models):
         env["HF_HUB_OFFLINE"] = "1"  # every model is local: never try the hub
     if fleet.ray.lean_request_path:
         env.update(LEAN_SERVE_ENV)

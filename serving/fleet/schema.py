@@ -62,9 +62,21 @@ class ModelSource(_Strict):
         return self
 
 
-class EngineConfig(_Strict):
-    """vLLM engine settings for one replica."""
+class FakeEngineConfig(_Strict):
+    """Timing of the fake engine (`kind: fake`): GPU-like speed without a GPU or weights, for benchmarks."""
 
+    ttft_ms: float = Field(30, ge=0, le=60_000, description="Time to the first token once a stream is admitted.")
+    ms_per_token: float = Field(5, ge=0, le=10_000, description="Time between streamed tokens.")
+    max_concurrent: int = Field(64, ge=1, le=4096, description="Streams generated at once; further ones wait.")
+
+
+class EngineConfig(_Strict):
+    """Engine settings for one replica: vLLM (the default), or the fake engine for benchmarks."""
+
+    kind: Literal["vllm", "fake"] = Field(
+        "vllm", description="fake: serving/replica/engines/fake.py with `fake` timing (no weights; benchmarks only)."
+    )
+    fake: FakeEngineConfig | None = Field(None, description="The fake engine's timing (kind: fake only).")
     max_model_len: int = Field(2048, ge=16, le=1_048_576, description="Context window in tokens.")
     max_num_seqs: int = Field(16, ge=1, le=4096, description="Sequences batched together (continuous batching).")
     max_num_batched_tokens: int | None = Field(None, ge=16)
@@ -79,6 +91,14 @@ class EngineConfig(_Strict):
     )
     enforce_eager: bool = Field(False, description="Skip graph capture/compilation (faster start, slower run).")
     max_logprobs: int = Field(20, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _fake_timing(self) -> EngineConfig:
+        if self.kind == "vllm" and self.fake is not None:
+            raise ValueError("`fake` timing is for `kind: fake` only")
+        if self.kind == "fake" and self.fake is None:
+            object.__setattr__(self, "fake", FakeEngineConfig())  # frozen model: set the default once
+        return self
 
 
 class Resources(_Strict):
@@ -110,7 +130,7 @@ class ModelConfig(_Strict):
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$", description="The id clients send as `model`.")
     tier: Tier
-    source: ModelSource
+    source: ModelSource | None = Field(None, description="Where the weights come from (not used by `kind: fake`).")
     engine: EngineConfig = EngineConfig()
     resources: Resources = Resources()
     replicas: Replicas = Replicas()
@@ -134,7 +154,14 @@ class ModelConfig(_Strict):
     def _id_not_alias(self) -> ModelConfig:
         if self.id == AUTO_MODEL:
             raise ValueError(f"'{AUTO_MODEL}' is reserved for the routing alias")
+        if self.source is None and self.engine.kind != "fake":
+            raise ValueError("source is required (only `engine.kind: fake` needs no weights)")
         return self
+
+    @property
+    def needs_weights(self) -> bool:
+        """Whether this model's replicas load weights (False for the fake engine)."""
+        return self.engine.kind != "fake"
 
 
 PolicyName = Literal["cheapest_fit", "learned", "cascade"]

@@ -211,6 +211,8 @@ def resolve_model_path(model: ModelConfig, cache_dir: str | Path) -> str:
     Raises PrepareError when a packaged model has not been prepared, or a path is missing.
     """
     src = model.source
+    if src is None:
+        raise PrepareError(f"model '{model.id}' has no source (engine kind '{model.engine.kind}' loads no weights)")
     if src.packaged:
         folder = model_dir(Path(cache_dir), src.packaged)
         if not (folder / MARKER).is_file():
@@ -228,5 +230,7 @@ def resolve_model_path(model: ModelConfig, cache_dir: str | Path) -> str:
 
 
 def packaged_names(fleet: FleetConfig) -> list[str]:
-    """The packaged models a fleet needs, in fleet order, without repeats."""
-    return list(dict.fromkeys(m.source.packaged for m in fleet.models if m.source.packaged))
+    """The packaged models a fleet needs, in fleet order, without repeats (fake-engine models need none)."""
+    return list(
+        dict.fromkeys(m.source.packaged for m in fleet.models if m.needs_weights and m.source and m.source.packaged)
+    )

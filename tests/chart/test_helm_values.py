@@ -171,6 +171,8 @@ def test_sync_schema_rewrites_only_the_fleet_part(tmp_path):
 @pytest.mark.parametrize("model_key", ["engine", "resources", "replicas", "source"])
 def test_schema_rejects_unknown_keys_in_model_parts(model_key):
     defs = fleet_schema_defs()
-    ref = defs["fleet.ModelConfig"]["properties"][model_key]["$ref"].rsplit("/", 1)[-1]
+    prop = defs["fleet.ModelConfig"]["properties"][model_key]
+    # An optional part (`source`: not for the fake engine) is anyOf [its $ref, null].
+    ref = next(p["$ref"] for p in prop.get("anyOf", [prop]) if "$ref" in p).rsplit("/", 1)[-1]
     assert defs[ref]["additionalProperties"] is False
     assert defs["fleet.ModelConfig"]["additionalProperties"] is False

@@ -1,9 +1,16 @@
 """A fake engine with the `Engine` interface, for unit tests of the serving plane.
 
 It answers deterministically ("word0 word1 ..."), counts a prompt token per
-whitespace-separated word (plus a fixed chat overhead), honours `max_tokens`,
-streams vLLM-shaped SSE chunks with an optional delay between tokens, and
-tracks in-flight requests so cancellation can be observed.
+whitespace-separated word (plus a fixed chat overhead; no tokenizer), honours
+`max_tokens`, streams vLLM-shaped SSE chunks, and tracks in-flight requests so
+cancellation can be observed.
+
+Timing (the fleet's `engine.kind: fake` sets it for benchmarks): a stream waits
+for one of `max_concurrent` slots (None: no limit; `load().waiting` counts the
+waiting ones); once admitted at time `a`, token i (from 0) is sent at
+`a + ttft_s + i * token_delay_s`. Without `ttft_s` every token waits
+`token_delay_s`, the first one too. Deadlines are absolute, so a busy event
+loop delays a token but does not stretch the pace of the ones after it.
 """
 
 from __future__ import annotations
@@ -26,13 +33,18 @@ class FakeEngine:
         token_delay_s: float = 0.0,
         default_tokens: int = 8,
         token_logprob: float = -0.1,
+        ttft_s: float | None = None,
+        max_concurrent: int | None = None,
     ) -> None:
         self.model_id = model_id
+        self.ttft_s = ttft_s
+        self._slots = asyncio.Semaphore(max_concurrent) if max_concurrent else None
         self.token_logprob = token_logprob  # every sampled token's logprob, when logprobs are asked for
         self.max_model_len = max_model_len
         self.token_delay_s = token_delay_s
         self.default_tokens = default_tokens
         self.running = 0
+        self.waiting = 0
         self.started = False
         self.aborted = 0
 
@@ -99,12 +111,19 @@ class FakeEngine:
                 + "\n\n"
             )
 
-        self.running += 1
+        admitted = False
+        self.waiting += 1
         try:
+            if self._slots is not None:
+                await self._slots.acquire()
+            admitted = True
+            self.waiting -= 1
+            self.running += 1
+            start = time.perf_counter()
             if kind == "chat":
                 yield chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}}])
             for i, w in enumerate(words):
-                await asyncio.sleep(self.token_delay_s)
+                await asyncio.sleep(max(0.0, start + self.token_due_s(i) - time.perf_counter()))
                 text = w if i == 0 else " " + w
                 c = {"index": 0, "delta": {"content": text}} if kind == "chat" else {"index": 0, "text": text}
                 if want_lp:
@@ -117,13 +136,24 @@ class FakeEngine:
             self.aborted += 1
             raise
         finally:
-            self.running -= 1
+            if not admitted:
+                self.waiting -= 1
+            else:
+                self.running -= 1
+                if self._slots is not None:
+                    self._slots.release()
+
+    def token_due_s(self, i: int) -> float:
+        """When token i (from 0) is due, in seconds after the stream was admitted."""
+        if self.ttft_s is None:
+            return (i + 1) * self.token_delay_s
+        return self.ttft_s + i * self.token_delay_s
 
     async def check_health(self) -> None:
         return None
 
     def load(self) -> EngineLoad:
-        return EngineLoad(self.running, 0)
+        return EngineLoad(self.running, self.waiting)
 
     def shutdown(self) -> None:
         self.started = False
