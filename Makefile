@@ -8,20 +8,26 @@ FLEET ?= deploy/fleet.local.yaml
 INSTALLED := $(VENV)/.petit-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup run models test test-unit test-stack tools lint lint-imports bench clean
+.PHONY: setup lock run models test test-unit test-stack tools lint lint-imports bench clean
 
 setup: $(INSTALLED)
 
-# Re-runs only when pyproject.toml changes; a second `make run` skips it.
-$(INSTALLED): pyproject.toml
-	@echo "==> [setup] creating $(VENV) and installing Petit with vLLM's CPU build (first time: ~3 minutes, ~4 GB)"
+# Re-runs only when pyproject.toml or requirements.lock changes; a second `make run` skips it.
+# Installs exactly requirements.lock (hashes checked, nothing resolved; `deploy/lock.sh` writes
+# it), then Petit itself without dependencies. torch's CPU build is not on PyPI: where pip does
+# not find it, `PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu make setup`.
+$(INSTALLED): pyproject.toml requirements.lock
+	@echo "==> [setup] creating $(VENV) and installing Petit with vLLM's CPU build from requirements.lock (first time: ~3 minutes, ~4 GB)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --upgrade --progress-bar on 'pip>=24' >/dev/null
-	$(PY) -m pip install --progress-bar on -e '.[cpu,dev]'
-	@# pip pulls CUDA builds of these, which break `import vllm`; text models never need them.
-	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec || true
+	$(PY) -m pip install --progress-bar on --require-hashes --no-deps -r requirements.lock
+	$(PY) -m pip install --progress-bar on --no-deps --no-build-isolation -e .
 	@touch $@
 	@echo "==> [setup] done"
+
+# Re-resolve requirements.lock after editing pyproject.toml (keeps existing pins; see deploy/lock.sh).
+lock:
+	@bash deploy/lock.sh
 
 tools: setup
 	@bash deploy/get_helm.sh
