@@ -17,6 +17,7 @@ async def models(gateway: Gateway, request: Request) -> Response:
     except HTTPError as err:
         return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
     snap = gateway.snapshot()
+    engines = {m.id: m.engine.kind for m in gateway.fleet.models}  # "fake": a benchmark engine, not a model
     data = [
         {
             "id": m.id,
@@ -29,6 +30,7 @@ async def models(gateway: Gateway, request: Request) -> Response:
                 "price_per_replica_hour": m.price_per_replica_hour,
                 "capacity_tokens_per_s": m.capacity_tokens_per_s,
                 "ready_replicas": m.ready_replicas,
+                "engine": engines.get(m.id, "vllm"),
             },
         }
         for m in snap.models

@@ -6,13 +6,14 @@ import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from serving.fleet.schema import TelemetryConfig
+from serving.fleet.schema import TelemetryConfig, parse_fleet
 from serving.gateway.gateway import Gateway
 from serving.gateway.routes import build_fastapi
 from serving.gateway.telemetry import RequestTelemetry
 from serving.replica.engines.fake import FakeEngine
 from serving.router.build import Router
 from serving.router.policies import CheapestFitPolicy
+from tests.unit.conftest import fleet_dict
 from tests.unit.fakes import FakeModelClient
 
 MSG = [{"role": "user", "content": "hello there"}]
@@ -165,6 +166,28 @@ def test_models_lists_fleet_and_auto(setup):
     assert ids == ["small", "large", "auto"]
     assert data[0]["petit"]["tier"] == "small" and data[1]["petit"]["price_per_replica_hour"] == 0.2
     assert data[2]["petit"]["alias"] is True
+    assert data[0]["petit"]["engine"] == "vllm"  # a fake benchmark engine says "fake" here
+
+
+def test_models_label_a_fake_engine_as_such():
+    fleet = parse_fleet(
+        fleet_dict(
+            models=[
+                {
+                    "id": "f",
+                    "tier": "small",
+                    "engine": {"kind": "fake"},
+                    "price_per_replica_hour": 1,
+                    "capacity_tokens_per_s": 9,
+                }
+            ]
+        ),
+        "fake",
+    )
+    gw = Gateway(fleet, FakeModelClient({"f": FakeEngine("f", 64)}), Router.of(CheapestFitPolicy()),
+                 RequestTelemetry(TelemetryConfig()))  # fmt: skip
+    with TestClient(build_fastapi(gw)) as http:
+        assert http.get("/v1/models").json()["data"][0]["petit"]["engine"] == "fake"
 
 
 def test_health_ready_and_metrics(setup):
