@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.requests import ClientDisconnect
 
 from serving.fleet.cost import format_cost
 from serving.fleet.schema import AUTO_MODEL, FleetConfig
@@ -55,11 +56,14 @@ async def read_capped(request: Request, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise WireError(f"request body of {int(declared)} bytes is over the {limit}-byte limit", status=413)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise WireError(f"request body is over the {limit}-byte limit", status=413)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise WireError(f"request body is over the {limit}-byte limit", status=413)
+            chunks.append(chunk)
+    except ClientDisconnect:  # a stalled upload the client gave up on: its fault, not an internal error
+        raise HTTPError(499, "client disconnected before sending the whole body", code="client_disconnected") from None
     return b"".join(chunks)
 
 
@@ -126,7 +130,8 @@ class Gateway:
         try:
             self.authorize(request)
             limits = self.fleet.server.limits
-            body = parse_body(await read_capped(request, limits.max_body_bytes), limits.max_json_depth)
+            raw = await read_capped(request, limits.max_body_bytes)
+            body = parse_body(raw, limits.max_json_depth, request.headers.get("content-type"))
             req = validate(kind, body)
             check_sizes(req, limits.max_messages, limits.max_content_parts)
             rec.requested_model, rec.stream = req.model, req.stream

@@ -12,12 +12,15 @@ Pure module: pydantic only.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 MAX_N = 16
 MAX_TOKENS_CEILING = 1_000_000
+# A \uD800-\uDFFF escape in raw JSON: the decoded text may hold a lone surrogate, which is not Unicode.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 
 
 class WireError(ValueError):
@@ -43,6 +46,32 @@ def _depth(data: object, limit: int) -> int:
                 return deepest
             stack.extend((v, d + 1) for v in (node.values() if isinstance(node, dict) else node))
     return deepest
+
+
+def _lone_surrogate(data: object) -> str | None:
+    """The dotted path of the first key or string in decoded JSON holding a lone surrogate, else None."""
+    stack: list[tuple[object, str]] = [(data, "")]
+    while stack:
+        node, path = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for k, v in items:
+            where = f"{path}.{k}" if path else str(k)
+            for text in (k, v):
+                if isinstance(text, str):
+                    try:
+                        text.encode("utf-8")
+                    except UnicodeEncodeError:
+                        return where
+            stack.append((v, where))
+    return None
+
+
+def _is_json_type(content_type: str | None) -> bool:
+    """True for no Content-Type (curl-like clients) and for application/json or any application/*+json."""
+    if content_type is None:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 class _Lenient(BaseModel):
@@ -87,8 +116,12 @@ class CompletionRequest(_Common):
     prompt: str | list[str] | list[int] | list[list[int]]
 
 
-def parse_body(raw: bytes, max_depth: int = 64) -> dict[str, Any]:
-    """Decode a request body into a JSON object. Raises WireError (NaN/Infinity and nesting past `max_depth`: 400)."""
+def parse_body(raw: bytes, max_depth: int = 64, content_type: str | None = None) -> dict[str, Any]:
+    """Decode a request body into a JSON object. Raises WireError: 415 for a `content_type` that is not
+    JSON (none is fine); 400 for bytes that are not UTF-8 JSON, NaN/Infinity, nesting past `max_depth`
+    and lone surrogates (text no engine can encode)."""
+    if not _is_json_type(content_type):
+        raise WireError(f"Content-Type {content_type!r} is not supported; send application/json", status=415)
     try:
         data = json.loads(raw, parse_constant=_no_constant)
     except RecursionError:
@@ -99,6 +132,8 @@ def parse_body(raw: bytes, max_depth: int = 64) -> dict[str, Any]:
         raise WireError(f"request body must be a JSON object, got {type(data).__name__}")
     if _depth(data, max_depth) > max_depth:
         raise WireError(f"request body nests deeper than {max_depth} levels")
+    if _SURROGATE_ESCAPE.search(raw) and (where := _lone_surrogate(data)) is not None:
+        raise WireError(f"{where}: lone UTF-16 surrogate in a string (not valid Unicode)", where.split(".")[0])
     return data
 
 

@@ -62,9 +62,12 @@ ROUTES = (
 
 async def not_found(request: Request, exc: Exception) -> Response:
     """OpenAI-shaped body for FastAPI's own HTTP errors (unknown path, wrong method) and anything unhandled."""
-    status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
-    detail = exc.detail if isinstance(exc, StarletteHTTPException) else "internal error"
-    return JSONResponse(error_body(status, f"{request.method} {request.url.path}: {detail}"), status_code=status)
+    http = isinstance(exc, StarletteHTTPException)
+    status = exc.status_code if http else 500
+    detail = exc.detail if http else "internal error"
+    headers = exc.headers if http else None  # e.g. a 405's Allow
+    body = error_body(status, f"{request.method} {request.url.path}: {detail}")
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _endpoint(route: Route, gateway_of: Callable[[], Gateway]) -> Callable[[Request], Awaitable[Response]]:
