@@ -22,7 +22,7 @@ from ray import serve
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
-from serving.control.board import BoardFollower, get_board
+from serving.control.board import ON_HEAD, BoardFollower, get_board
 from serving.control.learning import CompetenceSync
 from serving.control.serve_policy import autoscaling_config
 from serving.fleet.schema import FleetConfig, ModelConfig, load_fleet, parse_fleet
@@ -208,6 +208,8 @@ def _model_deployment(m: ModelConfig) -> Any:
     actor: dict[str, Any] = {"num_cpus": m.resources.cpus, "num_gpus": m.resources.gpus}
     if m.resources.memory_gib:
         actor["memory"] = int(m.resources.memory_gib * 2**30)
+    if m.resources.custom:
+        actor["resources"] = dict(m.resources.custom)
     return serve.deployment(
         ModelDeployment,
         name=deployment_name(m.id),
@@ -229,7 +231,11 @@ def build_app(fleet: FleetConfig) -> Any:
     cache_dir = str(fleet.resolved_cache_dir())
     handles = {m.id: _model_deployment(m).bind(m.model_dump(mode="json"), cache_dir) for m in fleet.models}
     ingress = serve.deployment(
-        PetitIngress, name=INGRESS_NAME, num_replicas=1, ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000
+        PetitIngress,
+        name=INGRESS_NAME,
+        num_replicas=1,
+        ray_actor_options={"num_cpus": 0, "resources": ON_HEAD},  # on the head, with the HTTP proxy and the board
+        max_ongoing_requests=1000,
     )
     return ingress.bind(fleet_dict, handles)
 

@@ -80,19 +80,26 @@ class LocalStack:
 
         from serving.app import APP_NAME, build_app
 
-        num_cpus = self.fleet.ray.num_cpus or max(
-            1, int(sum(m.resources.cpus * m.replicas.start for m in self.fleet.models) + 0.999)
-        )
-        self._say(f"==> [ray] starting local Ray ({num_cpus} CPUs)")
-        ray.init(
-            num_cpus=num_cpus,
-            include_dashboard=False,
-            log_to_driver=self.verbose,
-            object_store_memory=self.fleet.ray.object_store_memory_mib * 2**20,
-            runtime_env={"env_vars": env},
-        )
+        http = {"host": self.fleet.server.host, "port": self.fleet.server.port}
+        proxies = "EveryNode"
+        if self.fleet.ray.address:  # a cluster someone started (`ray start`): join it, never stop it
+            self._say(f"==> [ray] joining the Ray cluster at {self.fleet.ray.address}")
+            ray.init(address=self.fleet.ray.address, log_to_driver=self.verbose, runtime_env={"env_vars": env})
+            proxies = "HeadOnly"  # one proxy: nodes may share this machine's port
+        else:
+            num_cpus = self.fleet.ray.num_cpus or max(
+                1, int(sum(m.resources.cpus * m.replicas.start for m in self.fleet.models) + 0.999)
+            )
+            self._say(f"==> [ray] starting local Ray ({num_cpus} CPUs)")
+            ray.init(
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                log_to_driver=self.verbose,
+                object_store_memory=self.fleet.ray.object_store_memory_mib * 2**20,
+                runtime_env={"env_vars": env},
+            )
         self._started_ray = True
-        serve.start(http_options={"host": self.fleet.server.host, "port": self.fleet.server.port})
+        serve.start(proxy_location=proxies, http_options=http)
         self._say(f"==> [engines] deploying {len(self.fleet.models)} model(s): {', '.join(self.fleet.model_ids)}")
         app = build_app(self.fleet)
 

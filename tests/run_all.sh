@@ -20,8 +20,10 @@ run .venv/bin/ruff check .
 run .venv/bin/ruff format --check .
 run .venv/bin/mypy
 run .venv/bin/lint-imports
-run $PY -m pytest -q -m "not stack" "$@"
+run $PY -m pytest -q -m "not stack and not nodeloss" "$@"
 echo "==> [test] preparing the default models for the full-stack tests"
 run .venv/bin/petit models prepare --fleet deploy/fleet.local.yaml
 run $PY -m pytest -q -m stack -p no:randomly --timeout=1800 "$@"
+echo "==> [test] a real node loss on a two-node Ray cluster (its own cluster, after the shared stack)"
+run $PY -m pytest -q -s -m nodeloss -p no:randomly --timeout=900 "$@"
 echo "==> [test] all passed"

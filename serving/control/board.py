@@ -74,10 +74,16 @@ class ControlBoard:
         return dict(self._reports)
 
 
+# Ray's resource of the head node: the control plane (board, ingress) lives there, so losing a
+# worker node takes model replicas with it, never the routing state (measured: a board on the lost
+# node froze every plan until a new one was created).
+ON_HEAD = {"node:__internal_head__": 0.001}
+
+
 def get_board() -> Any:
-    """The board's actor handle, created on first use (detached: it outlives its creator)."""
+    """The board's actor handle, created on first use (detached: it outlives its creator; on the head)."""
     return ControlBoard.options(
-        name=BOARD_NAME, namespace=BOARD_NAMESPACE, get_if_exists=True, lifetime="detached"
+        name=BOARD_NAME, namespace=BOARD_NAMESPACE, get_if_exists=True, lifetime="detached", resources=ON_HEAD
     ).remote()
 
 

@@ -105,6 +105,11 @@ class Resources(_Strict):
     gpus: float = Field(0, ge=0, le=64, description="GPUs per replica.")
     cpus: float = Field(1, ge=0, le=512, description="CPUs per replica (Ray num_cpus).")
     memory_gib: float | None = Field(None, gt=0, description="Ray memory reservation per replica.")
+    custom: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict,
+        description="Ray custom resources per replica (e.g. {node_pool_a: 1}: only nodes started with "
+        "that resource take the model's replicas).",
+    )
 
 
 class Replicas(_Strict):
@@ -266,6 +271,11 @@ class ServerConfig(_Strict):
 
 
 class RayConfig(_Strict):
+    address: str | None = Field(
+        None,
+        description="`petit run`: join this running Ray cluster (e.g. 127.0.0.1:6379, started with `ray start "
+        "--head`) instead of starting a local one; the HTTP proxy then runs on the head node only.",
+    )
     num_cpus: int | None = Field(None, ge=1, description="Local Ray only; default: what the models ask for.")
     object_store_memory_mib: int = Field(256, ge=75)
     lean_request_path: bool = Field(

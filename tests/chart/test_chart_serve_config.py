@@ -82,7 +82,8 @@ def test_one_deployment_per_model(helm, case):
         d = deployments[f"model-{m.id}"]
         # replica counts belong to the code's autoscaling_config (Petit's policy hook), not to the config
         assert "num_replicas" not in d and "autoscaling_config" not in d, m.id
-        assert d["ray_actor_options"] == {"num_gpus": m.resources.gpus, "num_cpus": m.resources.cpus}, m.id
+        custom = {"resources": m.resources.custom} if m.resources.custom else {}  # node pools (e.g. everything.yaml)
+        assert d["ray_actor_options"] == {"num_gpus": m.resources.gpus, "num_cpus": m.resources.cpus, **custom}, m.id
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -158,3 +159,17 @@ def test_kind_values_carry_the_local_fleet():
     assert {k: kind[k] for k in generated} == generated, (
         "update the fleet/workerGroups part: python -m serving.fleet.helm_values deploy/fleet.local.yaml"
     )
+
+
+def test_a_models_custom_resources_are_advertised_by_a_worker_group(helm):
+    """resources.custom pins a model to the pods of a group whose rayResources name the same resource."""
+    import json
+
+    rs = one(helm.render(*CASES["everything"]), "RayService")
+    params = {g["groupName"]: g["rayStartParams"] for g in rs["spec"]["rayClusterConfig"]["workerGroupSpecs"]}
+    # KubeRay passes the value to `ray start --resources=...` as is: a quoted JSON string
+    advertised = {n: json.loads(json.loads(p["resources"])) for n, p in params.items() if "resources" in p}
+    assert advertised == {"gpu-1": {"pool_h100": 1}}
+    app = serve_config(rs)["applications"][0]
+    needed = {d["name"]: d["ray_actor_options"].get("resources") for d in app["deployments"]}
+    assert {k: v for k, v in needed.items() if v} == {"model-llama-3.1-8b": {"pool_h100": 1}}

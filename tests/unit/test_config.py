@@ -84,3 +84,22 @@ def test_defaults_and_helpers(fleet, monkeypatch, tmp_path):
     assert fleet.resolved_cache_dir() == tmp_path
     with pytest.raises(KeyError):
         fleet.model("nope")
+
+
+def test_custom_resources_and_a_cluster_address():
+    data = fleet_dict(ray={"address": "10.0.0.1:6379"})
+    data["models"][1]["resources"] = {"custom": {"gpu_node": 1}}
+    fleet = parse_fleet(data, "t")
+    assert fleet.ray.address == "10.0.0.1:6379" and fleet.models[1].resources.custom == {"gpu_node": 1.0}
+    data["models"][1]["resources"] = {"custom": {"gpu_node": 0}}
+    assert "resources.custom.gpu_node" in _error(data)
+
+
+def test_model_deployment_asks_ray_for_the_custom_resources():
+    from serving.app import _model_deployment
+
+    data = fleet_dict()
+    data["models"][1]["resources"] = {"custom": {"gpu_node": 1}}
+    large = parse_fleet(data, "t").models[1]
+    assert _model_deployment(large).ray_actor_options["resources"] == {"gpu_node": 1.0}
+    assert "resources" not in _model_deployment(parse_fleet(fleet_dict(), "t").models[1]).ray_actor_options

@@ -24,5 +24,9 @@ applications:
         ray_actor_options:
           num_gpus: {{ include "petit.model.gpus" . }}
           num_cpus: {{ include "petit.model.cpus" . }}
+          {{- with (.resources | default dict).custom }}
+          resources:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
       {{- end }}
 {{- end }}

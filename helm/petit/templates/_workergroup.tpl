@@ -16,6 +16,9 @@ Called with (dict "group" <workerGroups item> "root" $).
   rayStartParams:
     num-cpus: {{ $g.cpus | quote }}
     num-gpus: {{ $gpus | quote }}
+    {{- with $g.rayResources }}
+    resources: {{ printf "%q" (toJson .) | quote }}  {{- /* KubeRay: a quoted JSON string, as on the ray start command line */}}
+    {{- end }}
   template:
     metadata:
       labels:
