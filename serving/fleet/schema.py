@@ -260,6 +260,13 @@ class LimitsConfig(_Strict):
     max_json_depth: int = Field(64, ge=4, le=1000, description="Nesting of the JSON body.")
     max_messages: int = Field(2048, ge=1, le=100_000, description="Chat messages (or prompts of a batch).")
     max_content_parts: int = Field(256, ge=1, le=100_000, description="Content parts of one chat message.")
+    max_inflight: int = Field(
+        512,
+        ge=1,
+        le=1_000_000,
+        description="Requests one ingress replica holds at once (a stream until its end); more get 429 with "
+        "Retry-After at once instead of waiting in an unbounded queue.",
+    )
 
 
 class ServerConfig(_Strict):

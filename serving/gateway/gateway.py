@@ -87,6 +87,7 @@ class Gateway:
         self.cascade_observer = cascade_observer  # online learning's label sink (serving.control.learning)
         self.created = int(time.time())
         self.breaker = Breaker()  # models whose requests just failed count as down for a few seconds
+        self.inflight = 0  # requests admitted and not yet recorded (streams until their end)
         self._snapshot: FleetSnapshot | None = None
         self._snapshot_key: tuple | None = None
 
@@ -127,6 +128,11 @@ class Gateway:
     async def handle(self, kind: str, request: Request) -> Response:
         t0 = time.perf_counter()
         rec = RequestRecord(kind=kind, requested_model="?", start_ns=time.time_ns(), stream=False)
+        self.inflight += 1
+        if self.inflight > self.fleet.server.limits.max_inflight:  # refuse at once: no unbounded queue
+            retry = str(self.retry_after_s)
+            msg = f"this ingress holds {self.inflight - 1} requests, its limit; retry after {retry}s"
+            return self._fail(rec, t0, HTTPError(429, msg, code="ingress_overloaded", headers={"Retry-After": retry}))
         try:
             self.authorize(request)
             limits = self.fleet.server.limits
@@ -155,7 +161,8 @@ class Gateway:
         except WireError as err:
             return self._fail(rec, t0, HTTPError(err.status, err.message, err.param))
         except RoutingError as err:
-            return self._fail(rec, t0, HTTPError(err.status, err.message, err.param, err.code))
+            retry = {"Retry-After": str(self.retry_after_s)} if err.status in (429, 503) else None
+            return self._fail(rec, t0, HTTPError(err.status, err.message, err.param, err.code, headers=retry))
         except ConstraintError as err:
             return self._fail(rec, t0, HTTPError(400, err.message, err.param, "invalid_constraint"))
         except Overloaded:
@@ -237,6 +244,10 @@ class Gateway:
         return self.router.policies[name]
 
     async def _count_tokens(self, kind: str, body: dict, model_ids: list[str]) -> dict[str, int]:
+        prompt = body.get("prompt") if kind == "completion" else None
+        if isinstance(prompt, list) and prompt and all(isinstance(t, int) for t in prompt):
+            return {m: len(prompt) for m in model_ids}  # token ids: their count is their length
+
         async def one(mid: str) -> dict:
             try:
                 res = await asyncio.wait_for(self.client.count_prompt_tokens(mid, kind, body), COUNT_TIMEOUT_S)
@@ -301,7 +312,7 @@ class Gateway:
     ) -> Response:
         self._account(rec, body.get("usage") or {})
         rec.duration_s = time.perf_counter() - t0
-        self.telemetry.record(rec)
+        self._finish(rec)
         return JSONResponse(body, headers=self._headers(decision, rec.cost_usd, "usage", extra_headers))
 
     def relay(
@@ -363,10 +374,14 @@ class Gateway:
                 upstream.cancel()  # client went away: stop the generation upstream
                 rec.status, rec.error = 499, "client_disconnected"
             rec.duration_s = time.perf_counter() - t0
-            self.telemetry.record(rec)
+            self._finish(rec)
+
+    def _finish(self, rec: RequestRecord) -> None:
+        self.inflight -= 1
+        self.telemetry.record(rec)
 
     def _fail(self, rec: RequestRecord, t0: float, err: HTTPError) -> JSONResponse:
         rec.status, rec.error = err.status, err.code or err.type or "error"
         rec.duration_s = time.perf_counter() - t0
-        self.telemetry.record(rec)
+        self._finish(rec)
         return _response(err)

@@ -77,6 +77,16 @@ def _no_fit(cands: list[Candidate], ctx: FilterContext) -> RoutingError:
     )
 
 
+def _no_count(cands: list[Candidate], ctx: FilterContext) -> RoutingError:
+    # The gateway raises a model's 4xx count answer itself (the prompt is invalid); a missing count
+    # means the count timed out, was refused (overload) or failed: a retry may succeed.
+    return RoutingError(
+        503,
+        "no ready model could count the prompt's tokens in time (overloaded or failing); retry later",
+        code="count_unavailable",
+    )
+
+
 def _no_tier(cands: list[Candidate], ctx: FilterContext) -> RoutingError:
     have = ", ".join(sorted({c.model.tier for c in cands}))
     return RoutingError(
@@ -109,7 +119,7 @@ def _state_closed(cands: list[Candidate], ctx: FilterContext) -> RoutingError:
 
 
 READY = Filter("ready", _ready, _no_ready)
-SERVES = Filter("serves", _serves, _no_fit)
+SERVES = Filter("serves", _serves, _no_count)
 CONTEXT = Filter("context", _fits, _no_fit)
 MIN_TIER = Filter("min_tier", _min_tier, _no_tier)
 MAX_COST = Filter("max_cost", _max_cost, _no_cost)

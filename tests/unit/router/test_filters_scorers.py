@@ -40,7 +40,7 @@ def test_filter_table(f, request_, fl, state, expected):
     [
         (req(), fleet(ready_small=0, ready_large=0), RoutingState(), 503, None),
         (req(tokens={"small": 500, "large": 500}), fleet(), RoutingState(), 400, "messages"),
-        (req(tokens={}), fleet(), RoutingState(), 400, "messages"),
+        (req(tokens={}), fleet(), RoutingState(), 503, None),  # no count (timeout, overload): retry, not a false 400
         (
             req(tokens={"small": 60, "large": 10}, min_tier="medium", max_cost_usd=1e-9),
             fleet(),

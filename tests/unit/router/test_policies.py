@@ -111,8 +111,8 @@ def test_cascade_policy(kwargs, request_, model, escalate, reason_part):
 
 def test_cascade_policy_errors_like_the_pipeline():
     with pytest.raises(RoutingError) as exc:
-        route(req(None, tokens={}), fleet(), CascadePolicy())
-    assert exc.value.param == "messages"
+        route(req(None, tokens={"small": 10_000, "large": 10_000}), fleet(), CascadePolicy())
+    assert exc.value.param == "messages"  # too long for every model: the pipeline's context error
 
 
 def test_one_builder_and_defaults():

@@ -1,0 +1,68 @@
+"""Overload answers at once: the ingress's in-flight bound (429), counts that fail (503, never a false 400)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.fleet.schema import TelemetryConfig, parse_fleet
+from serving.gateway.gateway import Gateway
+from serving.gateway.routes import build_fastapi
+from serving.gateway.telemetry import RequestTelemetry
+from serving.replica.engines.fake import FakeEngine
+from serving.router.build import Router
+from serving.router.policies import CheapestFitPolicy
+from tests.unit.conftest import fleet_dict
+from tests.unit.fakes import FakeModelClient
+
+
+class CountingClient(FakeModelClient):
+    def __init__(self, engines) -> None:
+        super().__init__(engines)
+        self.counted: list[str] = []
+
+    async def count_prompt_tokens(self, model_id, kind, body):
+        self.counted.append(model_id)
+        return await super().count_prompt_tokens(model_id, kind, body)
+
+
+@pytest.fixture
+def gw():
+    fleet = parse_fleet(fleet_dict(server={"limits": {"max_inflight": 2}}), "test")
+    client = CountingClient({"small": FakeEngine("small", 64), "large": FakeEngine("large", 256)})
+    return Gateway(fleet, client, Router.of(CheapestFitPolicy()), RequestTelemetry(TelemetryConfig()))
+
+
+def _chat(http, model="auto", **extra):
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3, **extra}
+    return http.post("/v1/chat/completions", json=body)
+
+
+def test_requests_beyond_the_inflight_bound_get_429_at_once_and_nothing_leaks(gw):
+    with TestClient(build_fastapi(gw)) as http:
+        for extra in ({}, {"stream": True}, {"max_tokens": 0}):  # plain, streamed, invalid: all released
+            _chat(http, **extra)
+        assert gw.inflight == 0
+        gw.inflight = 2  # two requests in flight (e.g. long streams)
+        opened = len(gw.client.opened)
+        r = _chat(http)
+        assert r.status_code == 429 and r.json()["error"]["code"] == "ingress_overloaded"
+        assert r.headers["Retry-After"] == str(gw.fleet.server.retry_after_s)
+        assert gw.inflight == 2 and len(gw.client.opened) == opened  # refused before any model was asked
+        gw.inflight = 1
+        assert _chat(http).status_code == 200 and gw.inflight == 1
+
+
+def test_counts_that_all_fail_are_a_503_to_retry_not_a_context_400(gw):
+    gw.client.overloaded |= {"small", "large"}  # every count refused (queue full)
+    with TestClient(build_fastapi(gw)) as http:
+        r = _chat(http)
+    assert r.status_code == 503 and r.json()["error"]["code"] == "count_unavailable"
+    assert r.headers["Retry-After"]
+
+
+def test_token_id_prompts_are_counted_by_their_length(gw):
+    with TestClient(build_fastapi(gw)) as http:
+        r = http.post("/v1/completions", json={"model": "auto", "prompt": [1, 2, 3, 4], "max_tokens": 2})
+    assert r.status_code == 200, r.text
+    assert gw.client.counted == []  # no round trip to any model to count ids
