@@ -116,6 +116,7 @@ def hostile_cases(model: str, limits: LimitsConfig) -> list[Case]:
     t.chat("max_tokens negative", 400, "max_tokens", max_tokens=-1)
     t.chat("max_tokens float", 400, "max_tokens", max_tokens=2.5)
     t.chat("max_tokens bool", 400, "max_tokens", max_tokens=True)
+    t.chat("max_tokens 4.0 (an integer in JSON)", 200, max_tokens=4.0)
     t.chat("max_completion_tokens as string", 400, "max_completion_tokens", max_completion_tokens="5")
     t.chat("stream as string", 400, "stream", stream="yes")
     t.chat("stream_options as string", 400, "stream_options", stream=True, stream_options="yes")
@@ -128,6 +129,8 @@ def hostile_cases(model: str, limits: LimitsConfig) -> list[Case]:
     t.chat("messages missing", 400, "messages", messages=None)
     t.add("prompt as object", "POST", COMPLETIONS, _j({"model": model, "prompt": {"a": 1}}), 400, param="prompt")
     t.add("prompt empty", "POST", COMPLETIONS, _j({"model": model, "prompt": ""}), 400, param="prompt")
+    t.add("prompt with an empty token list", "POST", COMPLETIONS, _j({"model": model, "prompt": [[1], []]}), 400,
+          param="prompt")  # fmt: skip
     t.chat("unknown model", 404, "model", model="gpt-9-does-not-exist")
     # Fields the ingress forwards for the engine to judge.
     for name, extra in [

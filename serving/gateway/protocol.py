@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic.json_schema import models_json_schema
 
 MAX_N = 16
 MAX_TOKENS_CEILING = 1_000_000
@@ -74,6 +75,18 @@ def _is_json_type(content_type: str | None) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
+def _integral(value: object) -> object:
+    """2.0 is the integer 2 in JSON (and in JSON Schema, hence the published one); 2.5 and "2" are not."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+_JsonInt = Annotated[StrictInt, BeforeValidator(_integral)]
+# The member of a union that pydantic names in an error's location ("prompt.constrained-str"): not a field.
+_UNION_TAG = re.compile(r"(constrained-)?(str|int|bool|list\[.*\]|function-before\[.*\])$")
+_INT_FIELDS = ("max_tokens", "n", "max_completion_tokens")
+_NonEmpty = Field(min_length=1)
+
+
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -89,8 +102,8 @@ class Message(_Lenient):
 
 class _Common(_Lenient):
     model: str = Field(min_length=1)
-    max_tokens: StrictInt | None = Field(None, ge=1, le=MAX_TOKENS_CEILING)
-    n: StrictInt = Field(1, ge=1, le=MAX_N)
+    max_tokens: _JsonInt | None = Field(None, ge=1, le=MAX_TOKENS_CEILING)
+    n: _JsonInt = Field(1, ge=1, le=MAX_N)
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
 
@@ -104,8 +117,10 @@ class _Common(_Lenient):
 
 
 class ChatRequest(_Common):
+    """An OpenAI chat completion request: the fields Petit checks; any other OpenAI or vLLM field is forwarded."""
+
     messages: list[Message] = Field(min_length=1)
-    max_completion_tokens: StrictInt | None = Field(None, ge=1, le=MAX_TOKENS_CEILING)
+    max_completion_tokens: _JsonInt | None = Field(None, ge=1, le=MAX_TOKENS_CEILING)
 
     @property
     def output_budget(self) -> int | None:
@@ -113,7 +128,35 @@ class ChatRequest(_Common):
 
 
 class CompletionRequest(_Common):
-    prompt: str | list[str] | list[int] | list[list[int]]
+    """An OpenAI (legacy) completion request: the fields Petit checks; any other field is forwarded."""
+
+    prompt: (
+        Annotated[str, _NonEmpty]
+        | Annotated[list[str], _NonEmpty]
+        | Annotated[list[int], _NonEmpty]
+        | Annotated[list[Annotated[list[int], _NonEmpty]], _NonEmpty]
+    )
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str = Field(description="invalid_request_error, authentication_error, rate_limit_error, ...")
+    param: str | None = Field(description="The request field at fault, when there is one.")
+    code: str | None = Field(description="e.g. model_not_found, context_length_exceeded, overloaded.")
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer: OpenAI's shape."""
+
+    error: ErrorDetail
+
+
+def openapi_components(ref_prefix: str = "#/components/schemas/") -> dict[str, dict[str, Any]]:
+    """JSON Schemas of the request bodies and the error body, by model name, for an OpenAPI
+    document's `components.schemas` (references point there)."""
+    models = [(m, "validation") for m in (ChatRequest, CompletionRequest, ErrorResponse)]
+    _, defs = models_json_schema(models, ref_template=ref_prefix + "{model}")  # type: ignore[arg-type]
+    return dict(defs["$defs"])
 
 
 def parse_body(raw: bytes, max_depth: int = 64, content_type: str | None = None) -> dict[str, Any]:
@@ -153,16 +196,18 @@ def check_sizes(req: ChatRequest | CompletionRequest, max_messages: int, max_con
 
 
 def validate(kind: str, body: dict[str, Any]) -> ChatRequest | CompletionRequest:
-    """Validate the fields the ingress needs. Raises WireError naming the first bad parameter."""
+    """Validate the fields the ingress needs. Raises WireError naming the first bad parameter.
+    Integral floats in the integer fields are accepted and written back into `body` as ints."""
     cls = ChatRequest if kind == "chat" else CompletionRequest
     try:
         req = cls.model_validate(body)
     except ValidationError as err:
         first = err.errors()[0]
-        loc = [str(p) for p in first["loc"]]
+        loc = [str(p) for p in first["loc"] if not (isinstance(p, str) and _UNION_TAG.match(p))]
         param = loc[0] if loc else None
         where = ".".join(loc) or "body"
         raise WireError(f"{where}: {first['msg']}", param=param) from None
-    if isinstance(req, CompletionRequest) and req.prompt in ("", [], [[]]):
-        raise WireError("prompt: must not be empty", param="prompt")
+    for name in _INT_FIELDS:  # the engine gets the integers that were checked (2, not 2.0)
+        if isinstance(body.get(name), float):
+            body[name] = getattr(req, name)
     return req

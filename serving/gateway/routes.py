@@ -20,9 +20,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.gateway.errors import HTTPError, error_body
 from serving.gateway.gateway import Gateway
+from serving.gateway.protocol import openapi_components
 from serving.gateway.status import health, models
 
 TITLE, DESCRIPTION = "Petit", "OpenAI-compatible endpoint over a mixed fleet of models"
+SCHEMAS = "#/components/schemas/"
+# The error answers of a completion endpoint, as published (README: "Errors").
+BODY_ERRORS = {
+    400: "Invalid request: malformed JSON, a field of the wrong type or range, input over server.limits",
+    401: "Missing or invalid API key (when PETIT_API_KEYS is set)",
+    404: "Unknown model (the message lists the served ids)",
+    413: "Body over server.limits.max_body_bytes",
+    415: "Content-Type is not JSON",
+    429: "The model's queue is full (Retry-After)",
+    503: "No ready replica for the model (Retry-After)",
+}
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,20 @@ class Route:
     path: str
     handler: Callable[[Gateway, Request], Awaitable[Response]]  # a Gateway method (or one below)
     in_schema: bool = True
+    body: str | None = None  # the JSON body's schema: a name from `protocol.openapi_components()`
+
+    def openapi_extra(self) -> dict | None:
+        """The request body and error answers for the published schema (the handlers read raw bodies)."""
+        if self.body is None:
+            return None
+        error = {"application/json": {"schema": {"$ref": f"{SCHEMAS}ErrorResponse"}}}
+        return {
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": SCHEMAS + self.body}}},
+            },
+            "responses": {str(s): {"description": d, "content": error} for s, d in BODY_ERRORS.items()},
+        }
 
 
 async def openapi(gateway: Gateway, request: Request) -> Response:
@@ -50,8 +76,8 @@ async def docs(gateway: Gateway, request: Request) -> Response:
 
 
 ROUTES = (
-    Route("POST", "/v1/chat/completions", Gateway.chat),
-    Route("POST", "/v1/completions", Gateway.completions),
+    Route("POST", "/v1/chat/completions", Gateway.chat, body="ChatRequest"),
+    Route("POST", "/v1/completions", Gateway.completions, body="CompletionRequest"),
     Route("GET", "/v1/models", models),
     Route("GET", "/health", health),
     Route("GET", "/metrics", Gateway.metrics),
@@ -78,6 +104,19 @@ def _endpoint(route: Route, gateway_of: Callable[[], Gateway]) -> Callable[[Requ
     return endpoint
 
 
+def _with_components(app: FastAPI) -> Callable[[], dict]:
+    """`app.openapi` with the request and error bodies' schemas among its components."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(openapi_components(SCHEMAS))
+        return app.openapi_schema
+
+    return openapi
+
+
 def build_api(gateway_of: Callable[[], Gateway]) -> FastAPI:
     """A FastAPI app serving every route of `ROUTES`, answered by `gateway_of()`, with OpenAI-shaped
     404/405s; without FastAPI's own docs routes (ours follow the API-key switch)."""
@@ -85,7 +124,14 @@ def build_api(gateway_of: Callable[[], Gateway]) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, not_found)
     app.add_exception_handler(Exception, not_found)  # the last resort: JSON, never Starlette's plain text
     for r in ROUTES:
-        app.add_api_route(r.path, _endpoint(r, gateway_of), methods=[r.method], include_in_schema=r.in_schema)
+        app.add_api_route(
+            r.path,
+            _endpoint(r, gateway_of),
+            methods=[r.method],
+            include_in_schema=r.in_schema,
+            openapi_extra=r.openapi_extra(),
+        )
+    app.openapi = _with_components(app)  # type: ignore[method-assign]  # FastAPI's documented way to extend it
     return app
 
 
