@@ -23,7 +23,7 @@ SMALL, LARGE = "smollm2-135m", "qwen2.5-coder-0.5b"
 LARGE_MAX_ONGOING, LARGE_MAX_QUEUED = 4, 2
 
 
-def test_fleet_dict() -> dict:
+def stack_fleet_dict() -> dict:
     data = yaml.safe_load((ROOT / "deploy" / "fleet.local.yaml").read_text())
     data["server"]["port"] = PORT
     large = next(m for m in data["models"] if m["id"] == LARGE)
@@ -59,7 +59,7 @@ class _Tee(io.TextIOBase):
 def stack():
     from serving.runner import LocalStack, prepare_fleet
 
-    fleet = parse_fleet(test_fleet_dict(), "test fleet")
+    fleet = parse_fleet(stack_fleet_dict(), "test fleet")
     prepare_fleet(fleet, out=_Tee())
     s = LocalStack(fleet, out=_Tee())
     try:

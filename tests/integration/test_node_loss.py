@@ -31,7 +31,7 @@ from ray import serve  # imported before the stack sets Serve's lean env: this d
 from serving.app import APP_NAME, INGRESS_NAME, deployment_name
 from serving.fleet.schema import parse_fleet
 from tests.integration.conftest import LARGE, SMALL, _Tee
-from tests.integration.conftest import test_fleet_dict as fleet_dict
+from tests.integration.conftest import stack_fleet_dict as fleet_dict
 
 pytestmark = pytest.mark.nodeloss
 GCS_PORT = int(os.environ.get("PETIT_TEST_GCS_PORT", "6390"))

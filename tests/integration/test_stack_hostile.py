@@ -15,10 +15,10 @@ import pytest
 
 from serving.fleet.schema import parse_fleet
 from tests.hostile_cases import Case, check_answer, hostile_cases
-from tests.integration.conftest import SMALL, test_fleet_dict
+from tests.integration.conftest import SMALL, stack_fleet_dict
 
 pytestmark = pytest.mark.stack
-CASES = hostile_cases(SMALL, parse_fleet(test_fleet_dict(), "test fleet").server.limits)
+CASES = hostile_cases(SMALL, parse_fleet(stack_fleet_dict(), "test fleet").server.limits)
 NORMAL = {"model": SMALL, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8}
 
 

@@ -120,10 +120,10 @@ def test_calibrate_on_the_real_fleet_with_a_few_questions(base_url, tmp_path):
     import yaml
 
     from serving.router.training import calibrate
-    from tests.integration.conftest import test_fleet_dict
+    from tests.integration.conftest import stack_fleet_dict
 
     fleet = tmp_path / "fleet.yaml"
-    fleet.write_text(yaml.safe_dump(test_fleet_dict()))
+    fleet.write_text(yaml.safe_dump(stack_fleet_dict()))
     out = tmp_path / "cal.json"
     args = ["--target", base_url, "--fleet", str(fleet), "--set", "arithmetic", "--limit", "16",
             "--concurrency", "3", "--out-json", str(out), "--out-png", str(tmp_path / "cal.png")]  # fmt: skip
