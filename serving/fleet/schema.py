@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from serving.fleet.autoscaling import AutoscalerConfig, check_against_fleet
+from serving.fleet.tenants import TenantConfig, TenantStoreConfig, check_tenants
 
 DEFAULT_CACHE_DIR = "~/.cache/petit/models"
 AUTO_MODEL = "auto"
@@ -308,6 +309,10 @@ class FleetConfig(_Strict):
     ray: RayConfig = RayConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     autoscaler: AutoscalerConfig = AutoscalerConfig()
+    tenants: list[TenantConfig] = Field(
+        default_factory=list, description="API tenants (limits, budgets); none: PETIT_API_KEYS alone, as before."
+    )
+    tenant_store: TenantStoreConfig = Field(default_factory=TenantStoreConfig, description="Tenants' counters.")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> FleetConfig:
@@ -317,6 +322,7 @@ class FleetConfig(_Strict):
                 raise ValueError(f"model id '{m.id}' appears twice")
             seen.add(m.id)
         check_against_fleet(self.autoscaler, [(m.id, m.tier.value, m.resources.gpus) for m in self.models])
+        check_tenants(self.tenants, self.model_ids)
         return self
 
     def model(self, model_id: str) -> ModelConfig:

@@ -2,10 +2,11 @@
 
 A client constrains `auto` routing with an extra body object or headers:
 
-    body:    "petit": {"max_cost_usd": 0.0005, "min_tier": "medium", "allow_downgrade": false}
+    body:    "petit": {"max_cost_usd": 0.0005, "min_tier": "medium", "allow_downgrade": false, "max_tier": "large"}
     headers: x-petit-max-cost-usd: 0.0005
              x-petit-min-tier: medium
              x-petit-allow-downgrade: false
+             x-petit-max-tier: large
 
 Body fields win over headers. Errors raise ConstraintError (a ValueError with
 `param`, the OpenAI error field to report: ``petit.max_cost_usd`` for the body,
@@ -14,6 +15,7 @@ the header name for a header).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 
@@ -25,6 +27,7 @@ HEADERS = {
     "max_cost_usd": "x-petit-max-cost-usd",
     "min_tier": "x-petit-min-tier",
     "allow_downgrade": "x-petit-allow-downgrade",
+    "max_tier": "x-petit-max-tier",
 }
 MAX_COST_LIMIT_USD = 1000.0  # beyond this a value is a typo, not a budget
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
@@ -65,7 +68,7 @@ def _flag(v: object, param: str) -> bool:
     raise ConstraintError(f"{param} must be true or false, got {v!r}", param)
 
 
-_KEYS = ("max_cost_usd", "min_tier", "allow_downgrade")
+_KEYS = ("max_cost_usd", "min_tier", "allow_downgrade", "max_tier")
 
 
 class _Builder:
@@ -75,6 +78,7 @@ class _Builder:
         self.tiers = tiers
         self.max_cost_usd: float | None = None
         self.min_tier: str | None = None
+        self.max_tier: str | None = None
         self.allow_downgrade = True
 
     def set(self, key: str, v: object, param: str) -> None:
@@ -82,11 +86,13 @@ class _Builder:
             self.max_cost_usd = _cost(v, param)
         elif key == "min_tier":
             self.min_tier = _tier(v, param, self.tiers)
+        elif key == "max_tier":
+            self.max_tier = _tier(v, param, self.tiers)
         else:
             self.allow_downgrade = _flag(v, param)
 
     def build(self) -> RequestConstraints:
-        return RequestConstraints(self.max_cost_usd, self.min_tier, self.allow_downgrade)
+        return RequestConstraints(self.max_cost_usd, self.min_tier, self.allow_downgrade, self.max_tier)
 
 
 def parse_constraints(
@@ -116,3 +122,15 @@ def parse_constraints(
             if v is not None:
                 values.set(key, v, f"{BODY_KEY}.{key}")
     return values.build()
+
+
+def with_max_tier(constraints: RequestConstraints, cap: str | None, tiers: Sequence[str] = TIERS) -> RequestConstraints:
+    """`constraints` with `max_tier` lowered to `cap` (the lower of the two; None: unchanged).
+
+    A tenant's limit or budget downgrade caps what the client asked for; it never raises it.
+    """
+    if cap is None:
+        return constraints
+    mine = constraints.max_tier
+    lower = cap if mine is None or tiers.index(cap) < tiers.index(mine) else mine
+    return dataclasses.replace(constraints, max_tier=lower)

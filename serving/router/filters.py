@@ -52,6 +52,11 @@ def _min_tier(c: Candidate, ctx: FilterContext) -> bool:
     return t is None or c.model.tier_rank >= ctx.tier_ranks[t]
 
 
+def _max_tier(c: Candidate, ctx: FilterContext) -> bool:
+    t = ctx.request.constraints.max_tier
+    return t is None or c.model.tier_rank <= ctx.tier_ranks[t]
+
+
 def _max_cost(c: Candidate, ctx: FilterContext) -> bool:
     limit = ctx.request.constraints.max_cost_usd
     return limit is None or (c.cost_usd is not None and c.cost_usd <= limit)
@@ -98,6 +103,17 @@ def _no_tier(cands: list[Candidate], ctx: FilterContext) -> RoutingError:
     )
 
 
+def _no_tier_below(cands: list[Candidate], ctx: FilterContext) -> RoutingError:
+    have = ", ".join(sorted({c.model.tier for c in cands}))
+    return RoutingError(
+        400,
+        f"no ready model of tier {ctx.request.constraints.max_tier} or below can take this request "
+        f"(fitting tiers: {have})",
+        param="petit.max_tier",
+        code="constraint_unsatisfiable",
+    )
+
+
 def _no_cost(cands: list[Candidate], ctx: FilterContext) -> RoutingError:
     cheapest = min((c.cost_usd for c in cands if c.cost_usd is not None), default=None)
     hint = f"; the cheapest allowed model would cost about ${cheapest:.6g}" if cheapest is not None else ""
@@ -122,9 +138,10 @@ READY = Filter("ready", _ready, _no_ready)
 SERVES = Filter("serves", _serves, _no_count)
 CONTEXT = Filter("context", _fits, _no_fit)
 MIN_TIER = Filter("min_tier", _min_tier, _no_tier)
+MAX_TIER = Filter("max_tier", _max_tier, _no_tier_below)
 MAX_COST = Filter("max_cost", _max_cost, _no_cost)
 STATE_TIERS = Filter("state_tiers", _state_tiers, _state_closed)
-DEFAULT_FILTERS = (READY, SERVES, CONTEXT, MIN_TIER, MAX_COST, STATE_TIERS)
+DEFAULT_FILTERS = (READY, SERVES, CONTEXT, MIN_TIER, MAX_TIER, MAX_COST, STATE_TIERS)
 
 
 def run_filters(

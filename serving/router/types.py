@@ -72,12 +72,15 @@ class RequestConstraints:
     `max_cost_usd`: the most this request may cost (estimated with its max_tokens);
     `min_tier`: the lowest quality tier that may answer it; `allow_downgrade`:
     whether the router may send it below the tier it would pick when the fleet
-    is short of capacity (the routing state's downgrade share).
+    is short of capacity (the routing state's downgrade share); `max_tier`: the
+    highest tier that may answer it (a client's cap, or its tenant's limit or
+    budget downgrade).
     """
 
     max_cost_usd: float | None = None
     min_tier: str | None = None
     allow_downgrade: bool = True
+    max_tier: str | None = None
 
 
 @dataclass(frozen=True)
