@@ -30,6 +30,7 @@ from serving.fleet.weights import is_prepared, prepare, resolve_model_path
 from serving.gateway.gateway import Gateway
 from serving.gateway.routes import build_api
 from serving.gateway.telemetry import RequestTelemetry
+from serving.gateway.tenancy import build_tenancy
 from serving.gateway.upstream import Overloaded
 from serving.replica.engines.base import Engine
 from serving.replica.engines.fake import FakeEngine
@@ -187,8 +188,8 @@ class PetitIngress:
             self.client,
             router,
             telemetry,
-            api_keys=api_keys_from_env(os.environ),
             cascade_observer=learning.observe,
+            tenancy=build_tenancy(cfg, api_keys_from_env(os.environ), os.environ),  # keys, tenants, their store
         )
         # Follow the board: the autoscaler's routing changes reach every replica, the cascade's labels are
         # shared, and the autoscaler reads our load.

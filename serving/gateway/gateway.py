@@ -10,7 +10,6 @@ ingress, `build_fastapi` serves them without Ray (tests, debugging).
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import re
@@ -24,14 +23,16 @@ from starlette.requests import ClientDisconnect
 
 from serving.fleet.cost import format_cost
 from serving.fleet.schema import AUTO_MODEL, FleetConfig
+from serving.fleet.tenants import TenantConfig
 from serving.gateway.cascade_runner import CascadeRun, without_logprobs_line
 from serving.gateway.errors import HTTPError, error_body
 from serving.gateway.failover import Breaker, first_answer
 from serving.gateway.protocol import ChatRequest, CompletionRequest, WireError, check_sizes, parse_body, validate
 from serving.gateway.telemetry import RequestRecord, RequestTelemetry
+from serving.gateway.tenancy import Tenancy
 from serving.gateway.upstream import ModelClient, Overloaded, Upstream, engine_body
 from serving.router.build import Router
-from serving.router.constraints import ConstraintError, parse_constraints
+from serving.router.constraints import ConstraintError, parse_constraints, with_max_tier
 from serving.router.policies import route
 from serving.router.predictor import DifficultyPredictor, prompt_text
 from serving.router.state import RoutingStateHolder
@@ -78,10 +79,12 @@ class Gateway:
         telemetry: RequestTelemetry,
         api_keys: frozenset[str] | None = None,
         cascade_observer: Callable[[float | None, bool], None] | None = None,
+        tenancy: Tenancy | None = None,
     ) -> None:
         self.fleet = fleet
         self.router = router  # policies selectable per request with x-petit-policy, their shared state
-        self.api_keys = api_keys
+        self.tenancy = tenancy or Tenancy(fleet, None, api_keys)  # keys -> tenants, their limits and budgets
+        self.api_keys = self.tenancy.api_keys
         self.client = client
         self.telemetry = telemetry
         self.cascade_observer = cascade_observer  # online learning's label sink (serving.control.learning)
@@ -134,7 +137,7 @@ class Gateway:
             msg = f"this ingress holds {self.inflight - 1} requests, its limit; retry after {retry}s"
             return self._fail(rec, t0, HTTPError(429, msg, code="ingress_overloaded", headers={"Retry-After": retry}))
         try:
-            self.authorize(request)
+            tenant = self.authorize(request)
             limits = self.fleet.server.limits
             raw = await read_capped(request, limits.max_body_bytes)
             body = parse_body(raw, limits.max_json_depth, request.headers.get("content-type"))
@@ -143,12 +146,13 @@ class Gateway:
             rec.requested_model, rec.stream = req.model, req.stream
             if self.telemetry.config.record_prompts:
                 rec.prompt_text = json.dumps(body.get("messages") if kind == "chat" else body.get("prompt"))
-            decision = await self._route(kind, req, body, request.headers)
+            cap = await self.tenancy.admit(tenant, req, body, request.headers, len(raw), rec, self.snapshot())
+            decision = await self._route(kind, req, body, request.headers, cap)
             rec.model, rec.route_reason = decision.model, decision.reason
             if decision.escalate_to is not None:
                 run = CascadeRun(self, kind, body, req, decision, rec, t0, self.routing_state.get())
                 return await run.run()
-            reroute = (lambda: self._route(kind, req, body, request.headers)) if req.model == AUTO_MODEL else None
+            reroute = (lambda: self._route(kind, req, body, request.headers, cap)) if req.model == AUTO_MODEL else None
             open_ = lambda m: self.client.open(m, kind, engine_body(body, req, m))  # noqa: E731
             got = await first_answer(open_, decision, self.breaker, reroute, self.retry_after_s)
             upstream, first, decision, extra = got
@@ -185,29 +189,21 @@ class Gateway:
                 rec, t0, HTTPError(500, "internal error while serving the request", code="internal_error")
             )
 
-    def authorize(self, request: Request) -> None:
-        """Check `Authorization: Bearer KEY` when API keys are configured. Raises a 401 HTTPError."""
-        if self.api_keys is None:
-            return
-        scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not any(hmac.compare_digest(key.strip(), k) for k in self.api_keys):
-            raise HTTPError(
-                401,
-                "missing or invalid API key (send 'Authorization: Bearer KEY')",
-                code="invalid_api_key",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+    def authorize(self, request: Request) -> TenantConfig | None:
+        """The caller's tenant (None without tenants); a 401 HTTPError for a bad key (see `Tenancy.authenticate`)."""
+        return self.tenancy.authenticate(request.headers)
 
     async def metrics(self, request: Request) -> Response:
         return Response(self.telemetry.metrics_text(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     # ---- steps -----------------------------------------------------------
     async def _route(
-        self, kind: str, req: ChatRequest | CompletionRequest, body: dict, headers: Mapping[str, str]
+        self, kind: str, req: WireRequest, body: dict, headers: Mapping[str, str], cap: str | None = None
     ) -> RouteDecision:
         snap = self.snapshot()
         budget = req.output_budget
-        constraints = parse_constraints(body, headers, sorted({m.tier for m in snap.models}))
+        tiers = sorted({m.tier for m in snap.models})
+        constraints = with_max_tier(parse_constraints(body, headers, tiers), cap)  # cap: the tenant's tier
         if req.model != AUTO_MODEL:
             decision = route(RouteRequest(req.model, budget or 1), snap, self.policy)
             limit = snap.get(decision.model).max_model_len
@@ -291,12 +287,15 @@ class Gateway:
             raise HTTPError(500, f"model '{model_id}' is not in the fleet", code="internal_error")
         return m
 
-    def _headers(self, decision: RouteDecision, cost: float | None, basis: str, extra: dict | None = None) -> dict:
+    def _headers(
+        self, decision: RouteDecision, cost: float | None, basis: str, extra: dict, rec: RequestRecord
+    ) -> dict:
         h = {
             "x-petit-model": decision.model,
             "x-petit-route-reason": decision.reason,
             "x-petit-cost-basis": basis,
-            **(extra or {}),
+            **extra,
+            **self.tenancy.headers(rec),
         }
         if cost is not None:
             h["x-petit-cost-usd"] = format_cost(cost)
@@ -313,7 +312,7 @@ class Gateway:
         self._account(rec, body.get("usage") or {})
         rec.duration_s = time.perf_counter() - t0
         self._finish(rec)
-        return JSONResponse(body, headers=self._headers(decision, rec.cost_usd, "usage", extra_headers))
+        return JSONResponse(body, headers=self._headers(decision, rec.cost_usd, "usage", extra_headers, rec))
 
     def relay(
         self,
@@ -331,7 +330,7 @@ class Gateway:
         if estimate is None:
             budget = req.output_budget or self.fleet.routing.default_max_tokens
             estimate = self.cost(decision.model, 0, budget)
-        headers = self._headers(decision, estimate + rec.extra_cost_usd, "estimate", extra_headers)
+        headers = self._headers(decision, estimate + rec.extra_cost_usd, "estimate", extra_headers, rec)
         return StreamingResponse(
             self._relay(upstream, rec, t0, req.wants_usage_chunk, strip_logprobs),
             media_type="text/event-stream",
@@ -378,6 +377,7 @@ class Gateway:
 
     def _finish(self, rec: RequestRecord) -> None:
         self.inflight -= 1
+        self.tenancy.finish(rec)  # settle its reservation with rec.cost_usd
         self.telemetry.record(rec)
 
     def _fail(self, rec: RequestRecord, t0: float, err: HTTPError) -> JSONResponse:

@@ -66,7 +66,12 @@ async def health(gateway: Gateway, request: Request) -> Response:
     routing: dict[str, object] = {"policy": policy.name, "degraded": policy.degraded}
     if policy.degraded:
         routing["degraded_reason"] = without_paths(policy.degraded_reason or "")  # the log has them
-    return JSONResponse(
-        {"status": "ready" if ok else "not_ready", "models": models, "routing_policy": policy.name, "routing": routing},
-        status_code=200 if ok else 503,
-    )
+    out = {
+        "status": "ready" if ok else "not_ready",
+        "models": models,
+        "routing_policy": policy.name,
+        "routing": routing,
+    }
+    if gateway.fleet.tenants:  # the store and whether it answers (its errors are in the log too)
+        out["tenants"] = {k: without_paths(v) if isinstance(v, str) else v for k, v in gateway.tenancy.health().items()}
+    return JSONResponse(out, status_code=200 if ok else 503)

@@ -46,6 +46,9 @@ class RequestRecord:
     extra_cost_usd: float = 0.0  # paid for calls that did not answer (a cascade's first model)
     error: str | None = None
     prompt_text: str | None = None
+    tenant: str | None = None  # the tenant's name (never its key)
+    tenant_downgrade: str | None = None  # why its tier was capped (x-petit-tenant-downgrade)
+    tenant_rejection: str | None = None  # the limit that refused it
 
 
 class RequestTelemetry:
@@ -84,6 +87,28 @@ class RequestTelemetry:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.tenant_requests = Counter(
+            "petit_tenant_requests", "Requests by tenant and status", ["tenant", "status"], registry=self.registry
+        )
+        self.tenant_tokens = Counter(
+            "petit_tenant_tokens",
+            "Tokens by tenant and kind (prompt/completion)",
+            ["tenant", "kind"],
+            registry=self.registry,
+        )
+        self.tenant_cost = Counter("petit_tenant_cost_usd", "Charged USD by tenant", ["tenant"], registry=self.registry)
+        self.tenant_downgrades = Counter(
+            "petit_tenant_downgrades",
+            "Requests downgraded by tenant and reason",
+            ["tenant", "reason"],
+            registry=self.registry,
+        )
+        self.tenant_rejections = Counter(
+            "petit_tenant_rejections",
+            "Requests refused by tenant and limit",
+            ["tenant", "reason"],
+            registry=self.registry,
+        )
         self.ttft = Histogram(
             "petit_ttft_seconds",
             "Time to first content token (streams)",
@@ -117,8 +142,20 @@ class RequestTelemetry:
                     rec.duration_s,
                     time.monotonic(),
                 )
+        if rec.tenant is not None:
+            self._record_tenant(rec, rec.tenant)
         if self._tracer is not None:
             self._span(rec)
+
+    def _record_tenant(self, rec: RequestRecord, tenant: str) -> None:
+        self.tenant_requests.labels(tenant, str(rec.status)).inc()
+        self.tenant_tokens.labels(tenant, "prompt").inc(rec.prompt_tokens)
+        self.tenant_tokens.labels(tenant, "completion").inc(rec.completion_tokens)
+        self.tenant_cost.labels(tenant).inc(rec.cost_usd)
+        if rec.tenant_downgrade is not None:
+            self.tenant_downgrades.labels(tenant, rec.tenant_downgrade.split(":")[0]).inc()
+        if rec.tenant_rejection is not None:
+            self.tenant_rejections.labels(tenant, rec.tenant_rejection).inc()
 
     def _span(self, rec: RequestRecord) -> None:
         attrs = {
@@ -136,6 +173,8 @@ class RequestTelemetry:
             "gen_ai.response.model": rec.model,
             "petit.ttft_ms": None if rec.ttft_s is None else rec.ttft_s * 1e3,
             "error.type": rec.error,
+            "petit.tenant": rec.tenant,
+            "petit.tenant.downgrade": rec.tenant_downgrade,
         }
         attrs.update({k: v for k, v in optional.items() if v is not None})
         if self.config.record_prompts and rec.prompt_text is not None:
