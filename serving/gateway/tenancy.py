@@ -183,7 +183,12 @@ class Tenancy:
         opened = self._open.pop(id(rec), None)
         if opened is None:
             return
-        task = asyncio.get_running_loop().create_task(
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a stream closed outside the loop (at garbage collection): the lease frees it
+            log.warning("tenant %s: a charge of $%.6g was not recorded (no event loop)", opened[0].tenant, rec.cost_usd)
+            return
+        task = loop.create_task(
             self._settle(opened[0], rec.prompt_tokens + rec.completion_tokens, rec.cost_usd)  # extra included
         )
         self._settling.add(task)
