@@ -32,6 +32,7 @@ lock:
 tools: setup
 	@bash deploy/get_helm.sh
 	@bash deploy/get_chromium.sh
+	@bash deploy/get_redis.sh
 
 models: setup
 	$(VENV)/bin/petit models prepare --fleet $(FLEET)
