@@ -179,8 +179,11 @@ def summarise(runs: dict[str, list[dict]], levels: list[int]) -> dict:
 
 
 def print_table(summary: dict) -> None:
-    def med(x: dict | None) -> str:
-        return "-" if x is None else f"{x['median']:.3g}"
+    def med(x: dict | None) -> str:  # plain decimals (11,730 not 1.17e+04)
+        if x is None:
+            return "-"
+        v = x["median"]
+        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}"
 
     print("\nFAKE ENGINE (GPU-like timing). Medians over repeats; [min-max] for the ratio.")
     head = f"{'target':11s} {'model':5s} {'conc':>4s} {'tok/s':>9s} {'req/s':>7s} {'ratio':>17s} "
