@@ -199,7 +199,13 @@ def peer_command(name: str, exe: str, bare_url: str, port: int, work: Path, timi
         # One entry per model, and `auto` load-balanced over both (LiteLLM's own router).
         entries = [_litellm_entry(m, m, bare_url) for m in timing.models]
         entries += [_litellm_entry("auto", m, bare_url) for m in timing.models]
-        cfg = {"model_list": entries, "litellm_settings": {"telemetry": False, "drop_params": True}}
+        # A local benchmark without client keys: newer proxies refuse to start keyless unless told so.
+        general = {"dangerously_permit_weak_or_unset_master_key": True}
+        cfg = {
+            "model_list": entries,
+            "litellm_settings": {"telemetry": False, "drop_params": True},
+            "general_settings": general,
+        }
         (work / "litellm.yaml").write_text(yaml.safe_dump(cfg))
         return [exe, "--config", str(work / "litellm.yaml"), "--host", "127.0.0.1", "--port", str(port)]
     return [exe, "--worker-urls", bare_url, "--host", "127.0.0.1", "--port", str(port), "--policy", "round_robin"]
