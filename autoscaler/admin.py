@@ -16,19 +16,18 @@ Runs in its own thread with its own event loop.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import ipaddress
 import json
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable
 
 from aiohttp import web
 
 from autoscaler.budget import FixedBudget
+from autoscaler.probes import ThreadedServer
 
 TOKEN_ENV = "PETIT_ADMIN_TOKEN"
 MAX_BUDGET = 100_000.0
@@ -108,7 +107,7 @@ def build_admin_app(
     return app
 
 
-class AdminServer:
+class AdminServer(ThreadedServer):
     """Serves `build_admin_app(budget)` on host:port in a daemon thread.
 
     Raises AdminConfigError when `host` is not loopback and no token is given.
@@ -128,23 +127,4 @@ class AdminServer:
                 f"the admin endpoint would listen on {host} without a token: set {TOKEN_ENV} (a Secret), "
                 "or listen on 127.0.0.1"
             )
-        self.app, self.host, self.port = build_admin_app(budget, unit, token or None, plan_of), host, port
-        self._loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
-
-    def start(self) -> None:
-        async def boot() -> None:
-            self._runner = web.AppRunner(self.app)
-            await self._runner.setup()
-            await web.TCPSite(self._runner, self.host, self.port).start()
-
-        self._loop.run_until_complete(boot())
-        threading.Thread(target=self._loop.run_forever, daemon=True, name="petit-admin").start()
-
-    def stop(self) -> None:
-        async def down() -> None:
-            if self._runner:
-                await self._runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(down(), self._loop).result(timeout=5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        super().__init__(build_admin_app(budget, unit, token or None, plan_of), host, port, name="petit-admin")

@@ -28,7 +28,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from prometheus_client import CollectorRegistry
 
-    from autoscaler.probes import ProbeServer, build_probe_app, probe_status
+    from autoscaler.probes import ThreadedServer, build_probe_app, probe_status
     from autoscaler.ray_link import RayLink
     from autoscaler.service import AutoscalerService, serve_adapters
 
@@ -55,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     # Probes first: /healthz answers while Ray is still coming up (live, not ready).
     port = int(os.environ.get("PETIT_METRICS_PORT", args.metrics_port))
-    ProbeServer(build_probe_app(registry, status), "0.0.0.0", port).start()
+    ThreadedServer(build_probe_app(registry, status), "0.0.0.0", port).start()
     if not connect_ray(args.ray_address, args.connect_timeout_s, link=link):
         return 1
     from autoscaler.admin import TOKEN_ENV, AdminConfigError

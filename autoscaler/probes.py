@@ -3,7 +3,7 @@
 `probe_status` is pure: liveness holds while the control loop stepped recently
 or the Ray link is busy reconnecting (restarting the pod would not help);
 readiness needs the link connected and a decision within the last periods.
-`ProbeServer` serves them with the Prometheus registry in a daemon thread.
+`ThreadedServer` serves them with the Prometheus registry in a daemon thread.
 """
 
 from __future__ import annotations
@@ -62,11 +62,11 @@ def build_probe_app(registry: CollectorRegistry, status: Callable[[], ProbeStatu
     return app
 
 
-class ProbeServer:
-    """Serves `build_probe_app` on host:port in a daemon thread with its own event loop."""
+class ThreadedServer:
+    """An aiohttp app served on host:port in a daemon thread with its own event loop (probes, admin)."""
 
-    def __init__(self, app: web.Application, host: str = "0.0.0.0", port: int = 9090) -> None:
-        self.app, self.host, self.port = app, host, port
+    def __init__(self, app: web.Application, host: str = "0.0.0.0", port: int = 9090, name: str = "petit-probes"):
+        self.app, self.host, self.port, self._name = app, host, port, name
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
 
@@ -77,7 +77,7 @@ class ProbeServer:
             await web.TCPSite(self._runner, self.host, self.port).start()
 
         self._loop.run_until_complete(boot())
-        threading.Thread(target=self._loop.run_forever, daemon=True, name="petit-probes").start()
+        threading.Thread(target=self._loop.run_forever, daemon=True, name=self._name).start()
 
     def stop(self) -> None:
         async def down() -> None:
