@@ -26,6 +26,8 @@ CASES: dict[str, tuple[str, ...]] = {
     "gpu-example": ("gpu-example.yaml",),
     "everything": ("everything.yaml",),
     "scarce": ("scarce.yaml",),
+    "tenants": ("tenants.yaml",),
+    "tenants-external": ("tenants-external.yaml",),
     "kind": (str(REPO / "deploy" / "kind" / "values-cpu.yaml"),),
 }
 
@@ -134,11 +136,11 @@ def worker_groups(rayservice: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def pod_specs(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    """Every pod spec the chart renders, named: Deployments, Pods, RayService head and workers."""
+    """Every pod spec the chart renders, named: Deployments, StatefulSets, Pods, RayService head and workers."""
     specs: list[tuple[str, dict[str, Any]]] = []
     for d in docs:
         name = f"{d['kind']}/{d['metadata']['name']}"
-        if d["kind"] == "Deployment":
+        if d["kind"] in ("Deployment", "StatefulSet"):
             specs.append((name, d["spec"]["template"]["spec"]))
         elif d["kind"] == "Pod":
             specs.append((name, d["spec"]))

@@ -25,6 +25,8 @@ def _gpu_fleet_with(extra_model):
     return {"fleet": fleet, "workerGroups": values["workerGroups"]}
 
 
+TENANT = {"name": "alpha", "key_sha256": ["e49052cb77a35e3ebf86f7d184651dbf07b0fc8707d8ecb748fbf759b0a1d129"]}
+
 # name -> (values layered over the chart defaults, text the error must contain)
 BAD_VALUES = {
     "typo-in-model-key": (
@@ -109,6 +111,34 @@ BAD_VALUES = {
         {"autoscaler": {"podsInAllNamespaces": "yes"}},
         "/autoscaler/podsInAllNamespaces",
     ),
+    "tenants-on-sqlite": (
+        {"fleet": {"tenants": [TENANT], "tenant_store": {"kind": "sqlite"}}},
+        "fleet.tenant_store.kind is sqlite, a file of one node",
+    ),
+    "tenant-redis-secret-unused": (
+        {"fleet": {"tenants": [TENANT]}, "tenantStore": {"redis": {"existingSecret": "petit-tenant-redis-url"}}},
+        "tenantStore.redis.existingSecret is set but fleet.tenant_store.kind is memory",
+    ),
+    "tenant-redis-url-in-values": (
+        {"tenantStore": {"redis": {"url": "redis://:secret@redis:6379/0"}}},
+        "additional properties 'url' not allowed",
+    ),
+    "tenant-redis-password-in-values": (
+        {"tenantStore": {"redis": {"auth": {"existingSecret": "", "key": "password", "password": "secret"}}}},
+        "additional properties 'password' not allowed",
+    ),
+    "typo-in-tenant-store": (
+        {"tenantStore": {"redis": {"persistance": {"enabled": False}}}},
+        "additional properties 'persistance' not allowed",
+    ),
+    "tenant-redis-bad-size": (
+        {"tenantStore": {"redis": {"persistence": {"enabled": True, "size": "two gigs"}}}},
+        "/tenantStore/redis/persistence/size",
+    ),
+    "tenant-redis-secret-bad-name": (
+        {"tenantStore": {"redis": {"existingSecret": "Bad_Name"}}},
+        "/tenantStore/redis/existingSecret",
+    ),
     "bad-servicemonitor-interval": (
         {
             "monitoring": {"serviceMonitor": {"enabled": True, "interval": "30 seconds"}},
@@ -139,7 +169,10 @@ def test_bad_values_fail_template_with_a_clear_message(helm, values_file, name):
 
 # Schema cases only: Helm 4's lint renders `fail` leniently (it logs the message
 # and passes), so cross-field checks show at `helm template`/`install`, as tested above.
-@pytest.mark.parametrize("name", ["typo-in-model-key", "invalid-service-type", "literal-secret-in-values"])
+@pytest.mark.parametrize(
+    "name",
+    ["typo-in-model-key", "invalid-service-type", "literal-secret-in-values", "tenant-redis-url-in-values"],
+)
 def test_bad_values_fail_lint(helm, values_file, name):
     values, message = BAD_VALUES[name]
     result = helm.lint(values_file(values))

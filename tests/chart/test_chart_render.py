@@ -125,11 +125,14 @@ def test_writable_dirs_are_volumes(helm, case):
 
 @pytest.mark.parametrize("case", CASES)
 def test_chart_never_renders_secret_values(helm, case):
-    """The one Secret the chart makes is the Ray token it generates, unless one is given."""
+    """The chart's Secrets are values it generates (the Ray token, the tenants' Redis password), unless given."""
     docs = helm.render(*CASES[case])
-    names = [s["metadata"]["name"] for s in by_kind(docs, "Secret")]
-    if chart_values(*CASES[case])["ray"]["auth"]["existingSecret"]:
-        assert names == []
-    else:
-        assert names == [f"{RELEASE}-ray-token"]
-        assert set(by_kind(docs, "Secret")[0]["data"]) == {"auth_token"}
+    values = chart_values(*CASES[case])
+    expected = {}
+    if not values["ray"]["auth"]["existingSecret"]:
+        expected[f"{RELEASE}-ray-token"] = {"auth_token"}
+    redis = values["tenantStore"]["redis"]
+    in_chart = values["fleet"].get("tenants") and values["fleet"].get("tenant_store", {}).get("kind") == "redis"
+    if in_chart and not redis["existingSecret"] and not redis["auth"]["existingSecret"]:
+        expected[f"{RELEASE}-tenant-redis"] = {redis["auth"]["key"]}
+    assert {s["metadata"]["name"]: set(s["data"]) for s in by_kind(docs, "Secret")} == expected

@@ -77,3 +77,50 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $r := default dict .replicas }}
 {{- if and (hasKey $r "initial") (ne (toString $r.initial) "<nil>") }}{{ $r.initial }}{{ else }}{{ max 1 (int (include "petit.model.min" .)) }}{{ end }}
 {{- end }}
+
+{{/* Tenants' store. "true" when the fleet's tenants keep their counters in Redis, else "". */}}
+{{- define "petit.tenantStore.redis" -}}
+{{- $ts := .Values.fleet.tenant_store | default dict }}
+{{- if and .Values.fleet.tenants (eq ($ts.kind | default "memory") "redis") }}true{{ end }}
+{{- end }}
+
+{{/* "true" when the chart runs that Redis (no tenantStore.redis.existingSecret), else "". */}}
+{{- define "petit.tenantStore.inChart" -}}
+{{- if and (include "petit.tenantStore.redis" .) (not .Values.tenantStore.redis.existingSecret) }}true{{ end }}
+{{- end }}
+
+{{- define "petit.tenantRedisName" -}}
+{{ include "petit.fullname" . }}-tenant-redis
+{{- end }}
+
+{{/* The Secret with the chart's Redis password: the user's, or the one the chart creates. */}}
+{{- define "petit.tenantRedisPasswordSecret" -}}
+{{ .Values.tenantStore.redis.auth.existingSecret | default (include "petit.tenantRedisName" .) }}
+{{- end }}
+
+{{/*
+The store's URL in the variable the fleet names (tenant_store.redis_url_env), from a
+Secret: the user's URL, or the chart's Redis with its password expanded by the kubelet
+($(VAR) of an earlier variable), so no password is in the pod spec or the values.
+*/}}
+{{- define "petit.tenantStore.env" -}}
+{{- if include "petit.tenantStore.redis" . }}
+{{- $r := .Values.tenantStore.redis }}
+{{- $urlEnv := (.Values.fleet.tenant_store | default dict).redis_url_env | default "PETIT_REDIS_URL" }}
+{{- if $r.existingSecret }}
+- name: {{ $urlEnv }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $r.existingSecret }}
+      key: {{ $r.key }}
+{{- else }}
+- name: PETIT_TENANT_REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "petit.tenantRedisPasswordSecret" . }}
+      key: {{ $r.auth.key }}
+- name: {{ $urlEnv }}
+  value: {{ printf "redis://:$(PETIT_TENANT_REDIS_PASSWORD)@%s:6379/0" (include "petit.tenantRedisName" .) | quote }}
+{{- end }}
+{{- end }}
+{{- end }}

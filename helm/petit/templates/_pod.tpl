@@ -85,6 +85,7 @@ capabilities:
 - name: HF_HOME
   value: {{ printf "%s/huggingface" .Values.modelCache.path | quote }}
 {{- include "petit.secretEnv" . }}
+{{- include "petit.tenantStore.env" . }}
 {{- $lean := true }}
 {{- with (.Values.fleet.ray | default dict) }}{{- if hasKey . "lean_request_path" }}{{- $lean = .lean_request_path }}{{- end }}{{- end }}
 {{- if $lean }}

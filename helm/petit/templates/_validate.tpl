@@ -25,6 +25,18 @@ saying what to change. Included once, from rayservice.yaml.
 {{- fail (printf "serve.ingress.cpus (%v) fits neither the head (ray.head.rayCpus) nor any worker group" .Values.serve.ingress.cpus) }}
 {{- end }}
 {{- include "petit.validateSecurity" . }}
+{{- include "petit.validateTenantStore" . }}
+{{- end }}
+
+{{/* The tenants' store on Kubernetes: a shared one, or a reference that something uses. */}}
+{{- define "petit.validateTenantStore" -}}
+{{- $kind := (.Values.fleet.tenant_store | default dict).kind | default "memory" }}
+{{- if and .Values.fleet.tenants (eq $kind "sqlite") }}
+{{- fail "fleet.tenant_store.kind is sqlite, a file of one node: on Kubernetes the ingress replicas run on any Ray pod, whose files are neither shared nor kept, so spend would be counted per pod and lost at restart. Use kind redis (the chart runs one unless tenantStore.redis.existingSecret names yours) or memory" }}
+{{- end }}
+{{- if and .Values.tenantStore.redis.existingSecret (ne $kind "redis") }}
+{{- fail (printf "tenantStore.redis.existingSecret is set but fleet.tenant_store.kind is %s, so nothing would use that Redis: set fleet.tenant_store.kind: redis, or leave tenantStore.redis.existingSecret empty" $kind) }}
+{{- end }}
 {{- end }}
 
 {{/* The closed-by-default parts: each switch that needs a second value says which. */}}
