@@ -10,6 +10,7 @@ petit autoscaler run|budget ...        the GPU-scarcity autoscaler (autoscaler/)
 petit simulate ...                     compare autoscaling policies on a trace
 petit profile --target URL --model ID  measure one replica's timing into a simulator profile
 petit router train|eval|live ...       the learned cost/quality router (serving/router/)
+petit tenants report --fleet FILE      spend and limits per tenant from the tenant store's ledger
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("simulate", "compare autoscaling policies on a trace"),
         ("profile", "measure one running replica's timing into a simulator profile file"),
         ("router", "train, evaluate or calibrate the cost/quality router (train, eval, live, calibrate)"),
+        ("tenants", "spend and limits per tenant from the tenant store's ledger (report)"),
     ):
         sub.add_parser(name, help=f"{text} (see `petit {name} -h`)", add_help=False)
     return parser
@@ -159,6 +161,7 @@ PASSTHROUGH = {
     "router eval": ("serving.router.training.eval", False),
     "router live": ("serving.router.training.live", False),
     "router calibrate": ("serving.router.training.calibrate", False),
+    "tenants report": ("serving.tenants.report", False),
 }
 
 

@@ -10,7 +10,7 @@ import base64
 
 import pytest
 import yaml
-from chartlib import CASES, RELEASE, by_kind, one, pod_specs
+from chartlib import CASES, RELEASE, by_kind, pod_specs
 
 REDIS = f"{RELEASE}-tenant-redis"
 SELECTOR = {"app.kubernetes.io/name": "petit", "app.kubernetes.io/instance": RELEASE}
