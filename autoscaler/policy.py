@@ -16,11 +16,13 @@ Order of reasoning (each step leaves a reason on the plan):
 5. Anti-oscillation per model: scale-up cooldown; scale-down needs hysteresis,
    HPA-style stabilization, a cooldown and at most `max_scale_down_step`.
 6. Fit the budget: drop unready replicas first, then trim scale-ups, then the rest.
-7. Routing from *ready* capacity (traffic moves this period, replicas take minutes).
+7. Routing from *ready* capacity (traffic moves this period, replicas take minutes);
+   the downgrade it implies is split by the tenants' priority (low first, high last).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
@@ -37,6 +39,7 @@ from autoscaler.allocation import (
     split_traffic,
 )
 from autoscaler.helpers import cooled_down, deadband, prune, replicas_for, stabilized, step_limited
+from autoscaler.priority import priority_mix, split_downgrade
 from autoscaler.snapshot import ModelState, ModelTarget, Plan, PolicyState, RoutingPlan, ScalingSnapshot
 from serving.fleet.autoscaling import AutoscalerConfig
 from serving.fleet.schema import FleetConfig
@@ -79,7 +82,8 @@ def decide(snapshot: ScalingSnapshot, fleet: FleetConfig, state: PolicyState, no
         if final[m] != s.target:
             new_models[m] = _moved(s, final[m], now)
     short = not why.startswith("normal")
-    routing = _routing(views, demand, snapshot, final, state, cfg, scales, raw, short)
+    free, _ = best_allocation(views, demand, math.inf, cfg, scales, cfg.scaling.target_utilization)
+    routing = _routing(views, demand, snapshot, final, state, cfg, scales, (raw, free or raw), short)
     targets = {
         v.id: ModelTarget(
             v.id,
@@ -315,10 +319,11 @@ def _routing(
     state: PolicyState,
     cfg: AutoscalerConfig,
     scales: Mapping[str, float],
-    raw: Allocation,
+    plans: tuple[Allocation, Allocation],
     short: bool,
 ) -> RoutingPlan:
-    """Routing over replicas that are ready now and still planned."""
+    """Routing over replicas that are ready now and still planned. `plans`: the raw plan (within the
+    budget) and the plan with unlimited GPUs, the reference of the downgrade share."""
     ready = {v.id: min(snapshot.models.get(v.id, _NOSIG).ready_replicas, final[v.id]) for v in views}
     shares, why = split_traffic(views, demand, ready, cfg.scaling.routing_utilization, scales, cfg.router_quality_curve)
     if (
@@ -329,13 +334,16 @@ def _routing(
     ):
         shares, why = dict(state.shares), "hold: within routing deadband"
     strong = _strong(views, shares)
-    ideal_strong = _strong(views, raw.shares) if raw.shares else strong
-    down = max(0.0, ideal_strong - strong) / ideal_strong if ideal_strong > 0 else 0.0
+    planned, free = (_strong(views, p.shares) if p.shares else strong for p in plans)
+    cut = max(0.0, planned - strong) / planned if planned > 0 else 0.0  # ready replicas short of the plan
+    down = max(0.0, free - strong) / free if free > 0 else 0.0  # below what unlimited GPUs would give
     q = expected_quality(views, shares, cfg.router_quality_curve) if shares else 0.0
     # Constrained: traffic must move off where the router would send it on its own: the budget is
-    # short, the strong tier gets less than the unconstrained plan, or a ready model is being removed.
+    # short, the strong tier gets less than the raw plan, or a ready model is being removed.
     closing = any(final[v.id] == 0 and snapshot.models.get(v.id, _NOSIG).ready_replicas > 0 for v in views)
-    return RoutingPlan(shares, _tiers(views, shares), strong, down, q, why, constrained=short or down > 1e-9 or closing)
+    by_priority = split_downgrade(down, priority_mix(snapshot.models))
+    constrained = short or cut > 1e-9 or closing
+    return RoutingPlan(shares, _tiers(views, shares), strong, down, q, why, constrained, by_priority)
 
 
 def _tiers(views: list[ModelView], shares: Mapping[str, float]) -> tuple[str, ...]:

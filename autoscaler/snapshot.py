@@ -7,6 +7,7 @@ Pure module: frozen dataclasses only. Adapters fill a :class:`ScalingSnapshot`;
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -16,7 +17,9 @@ class ModelSignals:
 
     `movable_fraction` is the share of this model's traffic the router may move
     to another tier (`auto` plus downgrade-allowed requests); the rest named
-    this model and stays on it.
+    this model and stays on it. `movable_rps_by_priority`: movable requests/s
+    by the tenants' priority class (`serving.fleet.tenants.PRIORITIES`; empty
+    without tenants), the demand mix that orders who is downgraded first.
     """
 
     arrival_rps: float = 0.0
@@ -29,6 +32,7 @@ class ModelSignals:
     ready_replicas: int = 0
     pending_replicas: int = 0
     movable_fraction: float = 1.0
+    movable_rps_by_priority: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,10 @@ class RoutingPlan:
     `shares` maps model id to the share of movable traffic it should take
     (sums to 1 over `allowed` models). `strong_share` is the share going to the
     highest-quality tier; `downgrade_share` the share of movable traffic sent
-    below the tier it would get with unlimited GPUs.
+    below the tier it would get with unlimited GPUs (relative to that plan's
+    strong share); `downgrade_by_priority` that share split over the tenants'
+    priority classes by their demand mix (`autoscaler.priority.split_downgrade`:
+    low first, high last; the same share for every class without a mix).
     """
 
     shares: dict[str, float]
@@ -89,6 +96,7 @@ class RoutingPlan:
     expected_quality: float
     reason: str
     constrained: bool = False  # GPUs force traffic off where the router would send it (see routing_bridge)
+    downgrade_by_priority: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,7 @@ class Plan:
                 "shares": {k: round(v, 4) for k, v in self.routing.shares.items()},
                 "strong_share": round(self.routing.strong_share, 4),
                 "downgrade_share": round(self.routing.downgrade_share, 4),
+                "downgrade_by_priority": {k: round(v, 4) for k, v in self.routing.downgrade_by_priority.items()},
                 "expected_quality": round(self.routing.expected_quality, 3),
                 "constrained": self.routing.constrained,
                 "reason": self.routing.reason,

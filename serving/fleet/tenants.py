@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 TierName = Literal["small", "medium", "large"]
 TIER_ORDER: tuple[str, ...] = ("small", "medium", "large")  # cheapest first, like schema.Tier
 Priority = Literal["high", "normal", "low"]
+# The scarcity order: under GPU scarcity the first yields the strong tier first, the last keeps it longest.
+PRIORITIES: tuple[Priority, ...] = ("low", "normal", "high")
 
 
 class _StrictTenant(BaseModel):
@@ -55,7 +57,11 @@ class TenantConfig(_StrictTenant):
         description="Hex SHA-256 of each API key of the tenant (`printf %s KEY | sha256sum`); the keys "
         "themselves come from env or a Secret.",
     )
-    priority: Priority = Field("normal", description="Priority class (the autoscaler's scarcity order).")
+    priority: Priority = Field(
+        "normal",
+        description="Priority class: under GPU scarcity the autoscaler moves low priority's auto traffic off the "
+        "strong tier first, high priority's last.",
+    )
     limits: TenantLimits = Field(default_factory=TenantLimits)
     budget: TenantBudget = Field(default_factory=TenantBudget)
     allowed_models: list[str] | None = Field(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from serving.fleet.schema import Tier
+from serving.fleet.tenants import PRIORITIES
 from serving.router.cascade import PROMPT_KINDS, CascadeThresholds, prompt_kind
 
 TIERS = tuple(t.value for t in Tier)
@@ -35,6 +36,10 @@ class RoutingState:
     - `allowed_tiers`: tiers that may answer `auto` requests (None: all).
     - `downgrade_share`: share of strong-routed requests (that allow it) sent one
       gate lower, e.g. while GPUs are short.
+    - `downgrade_share_by_priority`: the same per tenant priority class
+      (`serving.fleet.tenants.PRIORITIES`), set by the autoscaler under GPU scarcity
+      (low priority first); a request of a class it names uses that class's share
+      instead of `downgrade_share` (see `downgrade_share_for`).
     - `cascade_*`: the cascade's confidence thresholds (see `serving.router.cascade`);
       `cascade_min_mean_logprob_by_kind`: the mean threshold per prompt kind
       (`serving.router.cascade.prompt_kind`: choice / open), overriding the one above;
@@ -48,6 +53,7 @@ class RoutingState:
     strong_share: float | None = None
     allowed_tiers: frozenset[str] | None = None
     downgrade_share: float = 0.0
+    downgrade_share_by_priority: Mapping[str, float] | None = None
     cascade_min_mean_logprob: float = -0.8
     cascade_min_token_logprob: float = -5.0
     cascade_buffer_tokens: int = 16
@@ -75,6 +81,18 @@ class RoutingState:
                 raise ValueError(f"{name} must be a number, got {v!r}")
         _unit("strong_share", self.strong_share)
         _unit("downgrade_share", self.downgrade_share)
+        by_priority = self.downgrade_share_by_priority
+        if by_priority is not None:
+            if not isinstance(by_priority, Mapping):
+                raise ValueError(f"downgrade_share_by_priority must map priority -> share, got {by_priority!r}")
+            unknown = sorted(set(by_priority) - set(PRIORITIES))
+            if unknown:
+                raise ValueError(f"downgrade_share_by_priority: unknown priority {unknown}; priorities: {PRIORITIES}")
+            for p, v in by_priority.items():
+                if isinstance(v, bool):
+                    raise ValueError(f"downgrade_share_by_priority[{p}] must lie in [0, 1], got {v!r}")
+                _unit(f"downgrade_share_by_priority[{p}]", v)
+            object.__setattr__(self, "downgrade_share_by_priority", dict(by_priority))
         if self.allowed_tiers is not None:
             object.__setattr__(self, "allowed_tiers", frozenset(self.allowed_tiers))
             unknown = sorted(self.allowed_tiers - set(TIERS))
@@ -82,6 +100,13 @@ class RoutingState:
                 raise ValueError(
                     f"allowed_tiers must be a non-empty subset of {TIERS}, got {sorted(self.allowed_tiers)}"
                 )
+
+    def downgrade_share_for(self, priority: str | None) -> float:
+        """The downgrade share for a request of tenant priority `priority` (None: no tenant)."""
+        by_priority = self.downgrade_share_by_priority
+        if by_priority is not None and priority is not None and priority in by_priority:
+            return by_priority[priority]
+        return self.downgrade_share
 
 
 def cascade_thresholds(state: RoutingState, text: str | None = None) -> CascadeThresholds:

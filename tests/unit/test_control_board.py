@@ -46,6 +46,7 @@ def test_constrained_plan_sets_tiers_and_strong_share():
         "allowed_tiers": ["small"],
         "strong_share": 0.0,
         "downgrade_share": 0.0,
+        "downgrade_share_by_priority": None,
     }
     assert routing_changes(_plan((), 0.3))["allowed_tiers"] is None
 
@@ -56,6 +57,7 @@ def test_unconstrained_plan_hands_routing_back_to_the_router():
         "allowed_tiers": None,
         "strong_share": None,
         "downgrade_share": 0.0,
+        "downgrade_share_by_priority": None,
     }
 
 

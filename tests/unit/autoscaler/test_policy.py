@@ -1,5 +1,7 @@
 from dataclasses import replace
 
+import pytest
+
 from autoscaler.policy import decide, initial_state
 from autoscaler.snapshot import GpuSupply, ModelSignals, ScalingSnapshot
 from serving.fleet.schema import parse_fleet
@@ -109,7 +111,12 @@ def test_cpu_budget_on_the_embedded_fleet_moves_auto_to_small_and_back():
     p = step(1)
     assert p.reason.startswith("gpu_scarcity") and "1 CPUs" in p.reason
     assert p.targets[large].replicas == 0 and p.routing.shares == {small: 1.0}
-    assert routing_changes(p.routing) == {"allowed_tiers": ["small"], "strong_share": 0.0, "downgrade_share": 0.0}
+    assert routing_changes(p.routing) == {
+        "allowed_tiers": ["small"],
+        "strong_share": 0.0,
+        "downgrade_share": 0.0,
+        "downgrade_share_by_priority": None,
+    }
     ready = {small: 1, large: 0}
     p = step(2)
     assert p.targets[large].replicas == 1
@@ -163,3 +170,30 @@ def test_no_budget_unit_idle_in_overload():
     p, _ = decide(ScalingSnapshot(sig, GpuSupply(2), 0.0), f, st, 0.0)
     assert "overload" in p.reason
     assert p.gpus_planned == 2, p.summary()
+
+
+def test_a_shrinking_budget_downgrades_low_priority_first_and_high_last(gfleet):
+    """Scarcity by priority: the plan's downgrade share is split low first; the mix-weighted mean is kept."""
+    from autoscaler.routing_bridge import routing_changes
+
+    mix = {"low": 1.0, "normal": 2.0, "high": 1.0}
+    seen, plans = [], []
+    for gpus in (16, 12, 8, 5):
+        s = snap(gpus, 0, rs=2, rl=gpus // 4, out=3600, inp=18000)
+        s = replace(s, models={m: replace(v, movable_rps_by_priority=mix) for m, v in s.models.items()})
+        p = run(gfleet, [s])[0]
+        by, down = p.routing.downgrade_by_priority, p.routing.downgrade_share
+        assert by["low"] >= by["normal"] >= by["high"]
+        assert sum(mix[k] * by[k] for k in mix) / sum(mix.values()) == pytest.approx(down)
+        assert p.summary()["routing"]["downgrade_by_priority"] == pytest.approx(by, abs=1e-4)
+        seen.append(by)
+        plans.append(p)
+    assert seen[0] == dict.fromkeys(mix, 0.0)  # GPUs suffice: nobody is downgraded
+    assert 0 < seen[1]["low"] < 1 and seen[1]["high"] == 0  # a small cut: low only
+    assert seen[2]["low"] == 1 and seen[2]["normal"] > 0 and seen[2]["high"] == 0  # deeper: normal too
+    assert seen[3]["high"] > 0  # the large tier closes last for high
+    by_8 = plans[2].routing.downgrade_by_priority
+    ch = routing_changes(plans[2].routing)  # what every ingress gets: the unconstrained strong share, cut by class
+    assert ch["downgrade_share_by_priority"] == by_8 and ch["strong_share"] == pytest.approx(
+        plans[2].routing.strong_share / (1 - plans[2].routing.downgrade_share)
+    )

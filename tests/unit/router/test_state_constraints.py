@@ -15,6 +15,11 @@ from serving.router.types import RequestConstraints
         {"allowed_tiers": {"huge"}},
         {"allowed_tiers": set()},
         {"threshold": float("nan")},
+        {"downgrade_share_by_priority": {"gold": 0.5}},
+        {"downgrade_share_by_priority": {"low": 1.5}},
+        {"downgrade_share_by_priority": {"low": float("nan")}},
+        {"downgrade_share_by_priority": {"low": True}},
+        {"downgrade_share_by_priority": ["low"]},
     ],
 )
 def test_state_rejects_out_of_range(kwargs):
@@ -34,6 +39,14 @@ def test_holder_set_update_bumps_version():
     assert h.get().downgrade_share == 0.5  # unchanged by the rejected update
     with pytest.raises(TypeError):
         h.set({"threshold": 1})
+
+
+def test_downgrade_share_by_priority_overrides_the_share_for_the_classes_it_names():
+    s = RoutingState(downgrade_share=0.4, downgrade_share_by_priority={"low": 1.0, "high": 0.0})
+    assert [s.downgrade_share_for(p) for p in ("low", "high", "normal", None)] == [1.0, 0.0, 0.4, 0.4]
+    assert RoutingState(downgrade_share=0.4).downgrade_share_for("low") == 0.4
+    h = RoutingStateHolder(s)
+    assert h.update(downgrade_share_by_priority=None).downgrade_share_for("low") == 0.4  # cleared by the bridge
 
 
 @pytest.mark.parametrize(
