@@ -5,8 +5,8 @@ Two kinds of report reach the board (see `serving.control.board`):
   deployment: requests at the deployment (running + queued), queued requests,
   running and target replicas;
 - ``ingress:<replica>`` from each ingress replica: per model, cumulative
-  requests / movable requests / prompt and completion tokens, and TTFT and
-  time-per-output-token p95 over its recent window.
+  requests / movable requests (also by tenant priority class) / prompt and
+  completion tokens, and TTFT and time-per-output-token p95 over its recent window.
 
 `ServeLoadSignals.read()` turns counter differences between two reads into
 rates, sums them over ingress replicas and takes the worst p95. It raises (the
@@ -19,8 +19,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 from autoscaler.snapshot import ModelSignals
+from serving.fleet.tenants import PRIORITIES
 
 COUNTERS = ("requests", "movable", "prompt_tokens", "completion_tokens")
+BY_PRIORITY = "movable_by_priority"  # a nested counter: priority class -> movable requests
+
+
+def _counters(report: Mapping) -> dict[str, float]:
+    """One model's counters from an ingress report, the per-priority ones as `movable:<priority>`."""
+    out = {c: float(report.get(c, 0)) for c in COUNTERS}
+    nested = report.get(BY_PRIORITY)
+    if isinstance(nested, Mapping):
+        out.update({f"movable:{p}": float(n) for p, n in nested.items() if p in PRIORITIES})
+    return out
 
 
 class ServeLoadSignals:
@@ -62,9 +73,9 @@ class ServeLoadSignals:
                 if prev is None:
                     self._prev[src] = (at, data)
                 continue  # no new report since the last read: keep the last rates
-            dt = at - prev[0]
+            dt, before = at - prev[0], {m: _counters(v) for m, v in prev[1].items()}
             self._rates[src] = {
-                m: {c: _delta(v.get(c, 0), prev[1].get(m, {}).get(c, 0)) / dt for c in COUNTERS}
+                m: {c: _delta(n, before.get(m, {}).get(c, 0.0)) / dt for c, n in _counters(v).items()}
                 for m, v in data.items()
             }
             self._prev[src] = (at, data)
@@ -75,6 +86,9 @@ class ServeLoadSignals:
 
     def _signals(self, model: str, serve: dict, ingress: list[dict]) -> ModelSignals:
         rate = {c: sum(r.get(model, {}).get(c, 0.0) for r in self._rates.values()) for c in COUNTERS}
+        by_priority = {
+            p: sum(r.get(model, {}).get(f"movable:{p}", 0.0) for r in self._rates.values()) for p in PRIORITIES
+        }
         ttft = [d[model]["ttft_p95_ms"] for d in ingress if d.get(model, {}).get("ttft_p95_ms") is not None]
         itl = [d[model]["itl_p95_ms"] for d in ingress if d.get(model, {}).get("itl_p95_ms") is not None]
         queued = float(serve.get("queued", 0.0))
@@ -90,6 +104,7 @@ class ServeLoadSignals:
             ready_replicas=running,
             pending_replicas=max(0, int(serve.get("target_replicas", running)) - running),
             movable_fraction=rate["movable"] / rate["requests"] if rate["requests"] > 0 else 1.0,
+            movable_rps_by_priority={p: v for p, v in by_priority.items() if v > 0},
         )
 
 

@@ -1,9 +1,10 @@
 """What one ingress replica tells the autoscaler about its traffic (pure; no I/O, time passed in).
 
-Per model: cumulative counters (requests, movable requests, prompt and
-completion tokens) and latency percentiles over a recent window (TTFT of
-streams, time per output token). The autoscaler turns counter differences
-between two reads into rates, so a lost report costs precision, not correctness.
+Per model: cumulative counters (requests, movable requests, movable requests by
+tenant priority class, prompt and completion tokens) and latency percentiles
+over a recent window (TTFT of streams, time per output token). The autoscaler
+turns counter differences between two reads into rates, so a lost report costs
+precision, not correctness.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def p95(values: list[float]) -> float | None:
 class _Model:
     requests: int = 0
     movable: int = 0
+    movable_by_priority: dict[str, int] = field(default_factory=dict)  # the autoscaler's priority mix
     prompt_tokens: int = 0
     completion_tokens: int = 0
     ttft: deque = field(default_factory=lambda: deque(maxlen=MAX_SAMPLES))
@@ -50,10 +52,14 @@ class LoadWindow:
         ttft_s: float | None,
         duration_s: float,
         now: float,
+        priority: str | None = None,
     ) -> None:
+        """Count one answered request; `priority`: its tenant's priority class (None: no tenant)."""
         m = self._models.setdefault(model, _Model())
         m.requests += 1
         m.movable += int(movable)
+        if movable and priority is not None:
+            m.movable_by_priority[priority] = m.movable_by_priority.get(priority, 0) + 1
         m.prompt_tokens += max(0, prompt_tokens)
         m.completion_tokens += max(0, completion_tokens)
         if ttft_s is not None:
@@ -68,6 +74,7 @@ class LoadWindow:
             out[mid] = {
                 "requests": m.requests,
                 "movable": m.movable,
+                "movable_by_priority": dict(m.movable_by_priority),
                 "prompt_tokens": m.prompt_tokens,
                 "completion_tokens": m.completion_tokens,
                 "ttft_p95_ms": p95([v for t, v in m.ttft if t >= since]),

@@ -147,12 +147,13 @@ class Gateway:
             if self.telemetry.config.record_prompts:
                 rec.prompt_text = json.dumps(body.get("messages") if kind == "chat" else body.get("prompt"))
             cap = await self.tenancy.admit(tenant, req, body, request.headers, len(raw), rec, self.snapshot())
-            decision = await self._route(kind, req, body, request.headers, cap)
+            route_it = lambda: self._route(kind, req, body, request.headers, cap, rec.priority)  # noqa: E731
+            decision = await route_it()
             rec.model, rec.route_reason = decision.model, decision.reason
             if decision.escalate_to is not None:
                 run = CascadeRun(self, kind, body, req, decision, rec, t0, self.routing_state.get())
                 return await run.run()
-            reroute = (lambda: self._route(kind, req, body, request.headers, cap)) if req.model == AUTO_MODEL else None
+            reroute = route_it if req.model == AUTO_MODEL else None
             open_ = lambda m: self.client.open(m, kind, engine_body(body, req, m))  # noqa: E731
             got = await first_answer(open_, decision, self.breaker, reroute, self.retry_after_s)
             upstream, first, decision, extra = got
@@ -198,8 +199,9 @@ class Gateway:
 
     # ---- steps -----------------------------------------------------------
     async def _route(
-        self, kind: str, req: WireRequest, body: dict, headers: Mapping[str, str], cap: str | None = None
-    ) -> RouteDecision:
+        self, kind: str, req: WireRequest, body: dict, headers: Mapping[str, str], cap: str | None = None,
+        priority: str | None = None,
+    ) -> RouteDecision:  # fmt: skip
         snap = self.snapshot()
         budget = req.output_budget
         tiers = sorted({m.tier for m in snap.models})
@@ -226,7 +228,7 @@ class Gateway:
             counts, prediction = await counting, None
         assumed = budget or self.fleet.routing.default_max_tokens
         route_key = (zlib.crc32(json.dumps(body, sort_keys=True).encode()) & 0xFFFFFFFF) / 2**32
-        request = RouteRequest(AUTO_MODEL, assumed, counts, constraints, prediction, route_key)
+        request = RouteRequest(AUTO_MODEL, assumed, counts, constraints, prediction, route_key, priority)
         return route(request, snap, self._policy_for(headers))
 
     def _policy_for(self, headers: Mapping[str, str]) -> RoutingPolicy:

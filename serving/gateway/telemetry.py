@@ -47,6 +47,7 @@ class RequestRecord:
     error: str | None = None
     prompt_text: str | None = None
     tenant: str | None = None  # the tenant's name (never its key)
+    priority: str | None = None  # the tenant's priority class (the autoscaler's scarcity order)
     tenant_downgrade: str | None = None  # why its tier was capped (x-petit-tenant-downgrade)
     tenant_rejection: str | None = None  # the limit that refused it
 
@@ -141,6 +142,7 @@ class RequestTelemetry:
                     rec.ttft_s,
                     rec.duration_s,
                     time.monotonic(),
+                    rec.priority,
                 )
         if rec.tenant is not None:
             self._record_tenant(rec, rec.tenant)

@@ -140,7 +140,7 @@ class Tenancy:
         """Admit `tenant`'s request: the tier cap to route under (None: none). Raises HTTPError to refuse it."""
         if tenant is None:
             return None
-        rec.tenant = tenant.name
+        rec.tenant, rec.priority = tenant.name, tenant.priority
         treq = self.request_of(tenant, req, body, headers, body_bytes, snap)
         now = self.clock()
         try:

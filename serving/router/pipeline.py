@@ -60,15 +60,16 @@ def resolve_threshold(state: RoutingState, quantiles: list[float] | None, defaul
 
 
 def gate(request: RouteRequest, state: RoutingState, threshold: float) -> Gate:
-    """Strong iff the prediction's score >= threshold; a downgrade-share slice of those goes weak when allowed."""
+    """Strong iff the prediction's score >= threshold; a downgrade-share slice of those (the request's
+    priority class's share, when the state has one) goes weak when allowed."""
     p = request.prediction
     if p is None:
         return Gate(False, "no_prediction")
     if p.score < threshold:
         return Gate(False, f"score={p.score:.3f}<thr={threshold:.3f}")
     note = f"score={p.score:.3f}>=thr={threshold:.3f}"
-    if request.constraints.allow_downgrade and request.route_key < state.downgrade_share:
-        return Gate(False, note + ";downgraded")
+    if request.constraints.allow_downgrade and request.route_key < state.downgrade_share_for(request.priority):
+        return Gate(False, note + ";downgraded" + (f":{request.priority}" if request.priority else ""))
     return Gate(True, note)
 
 

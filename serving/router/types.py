@@ -105,6 +105,7 @@ class RouteRequest:
     constraints: RequestConstraints = RequestConstraints()
     prediction: DifficultyPrediction | None = None  # None: no prediction (policies fall back)
     route_key: float = 0.5  # uniform in [0, 1) per request (e.g. from a hash of its id), for share splits
+    priority: str | None = None  # the tenant's priority class (its downgrade share under scarcity); None: no tenant
 
 
 @dataclass(frozen=True)

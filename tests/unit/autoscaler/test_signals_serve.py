@@ -87,3 +87,35 @@ def test_a_restarted_ingress_counts_from_zero_and_stale_reports_are_ignored():
     b.now = 200.0  # every report is now older than 15 s
     with pytest.raises(RuntimeError, match="no Serve load report"):
         sig.read()
+
+
+def test_movable_rates_by_priority_from_the_ingress_load_window():
+    """The ingress counts movable requests by tenant priority; the signals turn them into the mix."""
+    from serving.control.load_report import LoadWindow
+
+    b, sig = make()
+    b.serve("s")
+    b.serve("l")
+    windows = {"a": LoadWindow(), "b": LoadWindow()}
+
+    def publish():
+        for name, w in windows.items():
+            b.ingress(name, w.report(b.now))
+
+    publish()
+    with pytest.raises(RuntimeError, match="baseline"):
+        sig.read()
+    for _ in range(6):
+        windows["a"].record("l", True, 10, 5, None, 0.1, b.now, "low")
+    for _ in range(2):
+        windows["b"].record("l", True, 10, 5, None, 0.1, b.now, "high")
+    windows["b"].record("l", False, 10, 5, None, 0.1, b.now, "high")  # named a model: not movable
+    windows["b"].record("s", True, 10, 5, None, 0.1, b.now)  # no tenant: in no class
+    b.now = 102.0
+    publish()
+    s = sig.read()
+    assert s["l"].movable_rps_by_priority == pytest.approx({"low": 3.0, "high": 1.0})
+    assert s["s"].movable_rps_by_priority == {} and s["l"].arrival_rps == pytest.approx(4.5)
+    b.now = 104.0
+    b.ingress("a", {"l": {**windows["a"].report(b.now)["l"], "movable_by_priority": {"low": 6, "gold": 9}}})
+    assert set(sig.read()["l"].movable_rps_by_priority) == {"high"}  # unknown classes are not counted

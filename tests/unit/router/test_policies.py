@@ -11,7 +11,7 @@ from serving.router.pipeline import gate, resolve_threshold
 from serving.router.policies import POLICY_NAMES, CascadePolicy, CheapestFitPolicy, LearnedPolicy, route
 from serving.router.scorers import ScorerWeights
 from serving.router.state import RoutingState, RoutingStateHolder
-from serving.router.types import RouteRequest, RoutingError
+from serving.router.types import RequestConstraints, RouteRequest, RoutingError
 
 from .helpers import fleet, req
 
@@ -130,6 +130,20 @@ def test_one_builder_and_defaults():
 def test_gate_downgrade_only_for_strong():
     assert not gate(req(0.1, key=0.0), RoutingState(downgrade_share=1.0), 0.2).want_strong
     assert gate(req(0.3, key=0.99), RoutingState(downgrade_share=0.5), 0.2).want_strong
+
+
+def test_gate_downgrades_by_the_tenant_priority_when_the_state_has_shares_by_priority():
+    from dataclasses import replace
+
+    state = RoutingState(downgrade_share=0.5, downgrade_share_by_priority={"low": 1.0, "normal": 0.5, "high": 0.0})
+    strong = req(0.3, key=0.9)
+    assert gate(strong, state, 0.2).want_strong  # no tenant: the mean share (0.5), key 0.9 stays strong
+    low = gate(replace(strong, priority="low"), state, 0.2)
+    assert not low.want_strong and low.note.endswith(";downgraded:low")
+    assert gate(replace(strong, priority="high", route_key=0.0), state, 0.2).want_strong
+    assert gate(
+        replace(strong, priority="low", constraints=RequestConstraints(allow_downgrade=False)), state, 0.2
+    ).want_strong
 
 
 def test_weights_can_disable_the_gate(shipped):
