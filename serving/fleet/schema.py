@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from serving.fleet.autoscaling import AutoscalerConfig, check_against_fleet
+from serving.fleet.errors import format_validation_error
 from serving.fleet.tenants import TenantConfig, TenantStoreConfig, check_tenants
 
 DEFAULT_CACHE_DIR = "~/.cache/petit/models"
@@ -291,6 +292,18 @@ class RayConfig(_Strict):
         description="Run Serve user code on the replica's own event loop, gRPC between replicas and "
         "buffered request logs (Ray Serve's throughput settings, without direct ingress).",
     )
+    http_ingress: Literal["haproxy", "proxy"] = Field(
+        "haproxy",
+        description="What answers HTTP on `server.port`: `haproxy` (Ray Serve's HAProxy in front of the ingress "
+        "replica's own HTTP server: one Python hop) or `proxy` (Ray Serve's Python proxy, which hands every "
+        "request and SSE chunk to the ingress over Ray: two hops).",
+    )
+    stream_transport: Literal["http", "ray"] = Field(
+        "http",
+        description="How streamed tokens go from a model replica to the ingress: `http` (the replica serves "
+        "the SSE bytes over one HTTP request per stream; Ray only starts and accounts for the call) or `ray` "
+        "(one Ray object per SSE line: slower, no extra port).",
+    )
 
 
 class TelemetryConfig(_Strict):
@@ -338,34 +351,6 @@ class FleetConfig(_Strict):
     def resolved_cache_dir(self) -> Path:
         override = os.environ.get("PETIT_CACHE_DIR")
         return Path(override or self.cache_dir).expanduser()
-
-
-def _key_path(loc: tuple[int | str, ...], data: object) -> str:
-    """Render a pydantic error location with model ids instead of list indexes."""
-    parts: list[str] = []
-    node = data
-    for item in loc:
-        if isinstance(item, int):
-            label = f"[{item}]"
-            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) and "id" in node[item]:
-                label = f"[{item}](id={node[item]['id']})"
-            parts.append(label)
-            node = node[item] if isinstance(node, list) and item < len(node) else None
-        else:
-            parts.append(("." if parts else "") + str(item))
-            node = node.get(item) if isinstance(node, dict) else None
-    return "".join(parts) or "(top level)"
-
-
-def format_validation_error(err: ValidationError, data: object, source: str) -> str:
-    lines = [f"{source}: invalid fleet config ({err.error_count()} problem(s))"]
-    for e in err.errors():
-        where = _key_path(tuple(e["loc"]), data)
-        if e["type"] == "extra_forbidden":
-            lines.append(f"  {where}: unknown key (check the spelling; see deploy/fleet.local.yaml for every key)")
-        else:
-            lines.append(f"  {where}: {e['msg']}")
-    return "\n".join(lines)
 
 
 def parse_fleet(data: object, source: str = "<fleet>") -> FleetConfig:

@@ -32,7 +32,7 @@ from serving.gateway.errors import HTTPError
 from serving.gateway.failover import FAILOVER_HEADER, Breaker, first_answer, open_first
 from serving.gateway.protocol import ChatRequest, CompletionRequest
 from serving.gateway.telemetry import RequestRecord
-from serving.gateway.upstream import Upstream, engine_body
+from serving.gateway.upstream import Upstream, engine_body, sse_events
 from serving.router.cascade import confidence, decide_on_logprobs, judge, stream_logprobs
 from serving.router.predictor import prompt_text
 from serving.router.state import RoutingState, cascade_thresholds
@@ -226,14 +226,17 @@ async def _buffer(first: Upstream, n_tokens: int) -> tuple[list[str], list[float
     lines: list[str] = []
     values: list[float] = []
     tokens = 0
-    async for line in first:
-        lines.append(line)
-        if line.startswith("data: [DONE]"):
-            return lines, values, tokens, True
-        if line.startswith("data: {"):
-            got = stream_logprobs([json.loads(line[6:])])
-            values += got
-            tokens += len(got)
-            if tokens >= n_tokens:
-                break
+    async for blob in first:
+        for line in sse_events(blob):
+            lines.append(line)
+            if tokens >= n_tokens:  # the rest of a blob read past the buffer: kept, not judged
+                continue
+            if line.startswith("data: [DONE]"):
+                return lines, values, tokens, True
+            if line.startswith("data: {"):
+                got = stream_logprobs([json.loads(line[6:])])
+                values += got
+                tokens += len(got)
+        if tokens >= n_tokens:
+            break
     return lines, values, tokens, False

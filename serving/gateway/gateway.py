@@ -30,7 +30,7 @@ from serving.gateway.failover import Breaker, first_answer
 from serving.gateway.protocol import ChatRequest, CompletionRequest, WireError, check_sizes, parse_body, validate
 from serving.gateway.telemetry import RequestRecord, RequestTelemetry
 from serving.gateway.tenancy import Tenancy
-from serving.gateway.upstream import ModelClient, Overloaded, Upstream, engine_body
+from serving.gateway.upstream import ModelClient, Overloaded, Upstream, engine_body, sse_events
 from serving.router.build import Router
 from serving.router.constraints import ConstraintError, parse_constraints, with_max_tier
 from serving.router.policies import route
@@ -344,22 +344,14 @@ class Gateway:
     ) -> AsyncIterator[str]:
         finished = False
         try:
-            async for line in upstream:
-                if rec.ttft_s is None and _CONTENT.search(line):
+            async for blob in upstream:  # one SSE event, or several whole ones when the reader is behind
+                if rec.ttft_s is None and _CONTENT.search(blob):
                     rec.ttft_s = time.perf_counter() - t0
-                if strip_logprobs and '"logprobs":{' in line:
-                    line = without_logprobs_line(line)
-                if '"usage":{' in line and line.startswith("data: {"):
-                    chunk = json.loads(line[6:])
-                    self._account(rec, chunk.get("usage") or {})
-                    if chunk.get("choices"):  # content with running usage (continuous_usage_stats): keep it
-                        yield line
+                if (strip_logprobs and '"logprobs":{' in blob) or '"usage":{' in blob:
+                    blob = "".join(self._rewrite(line, rec, want_usage, strip_logprobs) for line in sse_events(blob))
+                    if not blob:
                         continue
-                    if not want_usage:
-                        continue
-                    chunk["petit"] = {"model": rec.model, "cost_usd": rec.cost_usd}
-                    line = f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n"
-                yield line
+                yield blob
             finished = True
         except Overloaded:
             rec.status, rec.error = 429, "overloaded"
@@ -376,6 +368,22 @@ class Gateway:
                 rec.status, rec.error = 499, "client_disconnected"
             rec.duration_s = time.perf_counter() - t0
             self._finish(rec)
+
+    def _rewrite(self, line: str, rec: RequestRecord, want_usage: bool, strip_logprobs: bool) -> str:
+        """One SSE event as the client gets it: logprobs stripped if asked, the usage chunk accounted
+        (and dropped when unasked, or marked with Petit's model and cost)."""
+        if strip_logprobs and '"logprobs":{' in line:
+            line = without_logprobs_line(line)
+        if '"usage":{' not in line or not line.startswith("data: {"):
+            return line
+        chunk = json.loads(line[6:])
+        self._account(rec, chunk.get("usage") or {})
+        if chunk.get("choices"):  # content with running usage (continuous_usage_stats): keep it
+            return line
+        if not want_usage:
+            return ""
+        chunk["petit"] = {"model": rec.model, "cost_usd": rec.cost_usd}
+        return f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n"
 
     def _finish(self, rec: RequestRecord) -> None:
         self.inflight -= 1

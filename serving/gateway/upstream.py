@@ -44,6 +44,13 @@ def engine_body(body: dict, req: ChatRequest | CompletionRequest, model_id: str)
     return out
 
 
+def sse_events(blob: str) -> list[str]:
+    """The SSE events of an upstream item (one event, or several whole ones), each ending in a blank line."""
+    if blob.count("\n\n") <= 1:
+        return [blob]
+    return [e + "\n\n" for e in blob.split("\n\n") if e]
+
+
 async def first_item(upstream: Upstream) -> dict:
     """The upstream's first item (a response, an error or a stream line). 502 when it ends without one."""
     try:

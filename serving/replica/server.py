@@ -7,6 +7,9 @@ non-streamed requests:
 
 - ``{"type": "response", "body": {...}}`` then nothing (non-streaming);
 - ``{"type": "stream"}`` then SSE lines (``"data: ...\\n\\n"``) up to ``data: [DONE]``;
+- ``{"type": "stream", "url": ...}`` then nothing until the stream ended, when the replica has a
+  `StreamRelay`: the lines go over HTTP from that URL (`serving.replica.relay`), and the call stays
+  open meanwhile so that Serve counts the request as ongoing (cancelling it stops the stream);
 - ``{"type": "error", "status", "message", "param", "code", "error_type"}`` then nothing.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from serving.replica.engines.base import Engine, EngineError, Kind
+from serving.replica.relay import StreamRelay
 
 
 def error_item(err: EngineError) -> dict:
@@ -29,12 +33,15 @@ def error_item(err: EngineError) -> dict:
 
 
 class ModelServer:
-    def __init__(self, model_id: str, engine: Engine) -> None:
+    def __init__(self, model_id: str, engine: Engine, relay: StreamRelay | None = None) -> None:
         self.model_id = model_id
         self.engine = engine
+        self.relay = relay
 
     async def start(self) -> None:
         await self.engine.start()
+        if self.relay is not None:
+            await self.relay.start()
 
     async def serve(self, kind: Kind, body: dict) -> AsyncIterator[object]:
         try:
@@ -44,6 +51,11 @@ class ModelServer:
             return
         if isinstance(result, dict):
             yield {"type": "response", "body": result}
+            return
+        if self.relay is not None:
+            ticket, url = self.relay.offer(result)
+            yield {"type": "stream", "url": url}
+            await self.relay.wait(ticket)
             return
         yield {"type": "stream"}
         async for line in result:  # cancellation here closes the engine's generator, which aborts
