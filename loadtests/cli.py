@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -28,7 +29,9 @@ from loadtests.provenance import collect, drift, rerun_inputs
 from loadtests.results import RunResult, summary
 from loadtests.scenario import ScenarioSpec, load_scenario
 from loadtests.shapes import ArrivalSchedule
-from loadtests.sla import SLASpec, VerdictLine, evaluate
+from loadtests.sla import SLASpec, VerdictLine, check_tenant_scopes, evaluate
+from loadtests.tenant_results import tenant_summary_lines
+from loadtests.tenant_traffic import tenant_keys
 from loadtests.traces import load_trace
 from loadtests.units import fmt_count, fmt_holds, fmt_ms, fmt_pct, fmt_rate, fmt_usd
 from loadtests.workload import Workload
@@ -92,7 +95,11 @@ def build_workload(spec: ScenarioSpec, args: argparse.Namespace) -> tuple[Worklo
         reqs = load_trace(spec.trace.file, spec.trace.format, spec.trace.selection(), trace_dir)
         schedule = ArrivalSchedule(reqs)
         method += f"; {len(reqs)} arrivals from {spec.trace.file} x{spec.trace.time_scale:g} time"
-    return Workload(spec, prompts, prices, schedule), method
+    keys = tenant_keys(spec.tenants, os.environ)
+    if spec.tenants:
+        total = sum(t.share for t in spec.tenants)
+        method += "; tenants " + ", ".join(f"{t.name} {t.share / total:.0%} of users" for t in spec.tenants)
+    return Workload(spec, prompts, prices, schedule, keys), method
 
 
 def print_summary(r: RunResult, lines: list[VerdictLine], report: Path, out) -> None:
@@ -130,6 +137,8 @@ def print_summary(r: RunResult, lines: list[VerdictLine], report: Path, out) -> 
     )
     if s["models"]:
         print("answered by: " + ", ".join(f"{m} {fmt_count(n)}" for m, n in sorted(s["models"].items())), file=out)
+    for line in tenant_summary_lines(s["tenants"]):
+        print(line, file=out)
     if s["errors_by_type"]:
         examples = {}
         for smp in r.measured():
@@ -196,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.fail_fast_s is not None:
             spec = spec.model_copy(update={"fail_fast_s": args.fail_fast_s})
         sla = load_yaml(args.sla, SLASpec, "SLA")
+        check_tenant_scopes(sla, [t.name for t in spec.tenants], args.sla)
         workload, method = build_workload(spec, args)
     except LoadTestInputError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -74,7 +74,7 @@ class _Collector:
 def run(spec: ScenarioSpec, workload: Workload, args: Any, out=None) -> RunResult:
     """Run with `args.workers` local workers (plus `args.remote_workers` started elsewhere)."""
     target = args.target
-    result = start_result(spec, target)
+    result = start_result(spec, target, workload.probe_headers())
     if result.problem is not None:
         return result
     local, remote = int(args.workers or 0), int(getattr(args, "remote_workers", 0) or 0)
@@ -102,7 +102,7 @@ def run(spec: ScenarioSpec, workload: Workload, args: Any, out=None) -> RunResul
             return result
         workload.t0 = time.perf_counter()
         master.start_shape()
-        poller = Poller(spec, target, workload.t0, result.timeline)
+        poller = Poller(spec, target, workload.t0, result.timeline, workload.probe_headers())
         poller.start()
         watch(master, spec, workload, result, stop, out)
         result.elapsed_s = time.perf_counter() - workload.t0

@@ -31,6 +31,12 @@ naming a model is answered whatever the budget.
 it is answered with its expected text by the large model, and by the small one
 for every third line of the file (the first, fourth, ...), else with a wrong answer.
 
+`--tenant NAME:KEY[:MODE]` (repeatable) plays Petit's tenants: then every API call
+needs `Authorization: Bearer KEY` of a tenant (401 otherwise). MODE `ok` (the
+default) answers as usual; `downgrade` is a tenant over budget in downgrade mode:
+`auto` is answered by the small model with `x-petit-tenant-downgrade: budget:day`,
+a named larger model gets 402; `reject` answers 429 `tenant_budget_exceeded`.
+
 Prints `READY http://HOST:PORT` once listening.
 """
 
@@ -59,6 +65,7 @@ class FakeOpenAI:
         self.t0 = time.monotonic()
         self.slots: dict[str, asyncio.Semaphore] = {}  # per model, with --max-concurrent
         labelled = load_prompt_file(args.answers) if args.answers else []
+        self.tenants = dict(_tenant(t) for t in args.tenant)  # key -> (name, mode)
         self.answers = {p.text: (i, p.expected) for i, p in enumerate(labelled) if p.expected is not None}
 
     @property
@@ -83,7 +90,24 @@ class FakeOpenAI:
     def _ready(self) -> dict[str, int]:
         return {m: 0 if m == self.models[-1] and not self.large_up else 1 for m in self.models}
 
-    async def list_models(self, _: web.Request) -> web.Response:
+    def _refused(self, request: web.Request) -> web.Response | None:
+        """401 for a missing or unknown key when tenants are set; None when the caller may go on."""
+        if not self.tenants:
+            return None
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and key.strip() in self.tenants:
+            return None
+        err = {"message": "missing or invalid API key", "type": "invalid_request_error", "code": "invalid_api_key"}
+        return web.json_response({"error": err}, status=401)
+
+    def _tenant_mode(self, request: web.Request) -> str:
+        key = request.headers.get("authorization", "").partition(" ")[2].strip()
+        return self.tenants[key][1] if key in self.tenants else "ok"
+
+    async def list_models(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
         data: list[dict] = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.models + ["auto"]]
         if self.args.petit:
             for d in data[:-1]:
@@ -151,11 +175,13 @@ class FakeOpenAI:
         line, expected = found
         return expected if model == self.models[-1] or line % 3 == 0 else "no idea"
 
-    def _headers(self, model: str, n_out: int, basis: str) -> dict:
+    def _headers(self, model: str, n_out: int, basis: str, downgraded: bool = False) -> dict:
+        down = {"x-petit-tenant-downgrade": "budget:day"} if downgraded else {}
         if not self.args.petit:
-            return {}
+            return down
         tier = self._tier(model)
         return {
+            **down,
             "x-petit-model": model,
             "x-petit-route-reason": "cheapest_fit",
             "x-petit-cost-usd": f"{n_out * PRICE_PER_TOKEN[tier]:.10f}",
@@ -169,7 +195,16 @@ class FakeOpenAI:
         if self.args.fail_status or (self.args.fail_every and self.count % self.args.fail_every == 0):
             status = self.args.fail_status or 500
             return web.json_response({"error": {"message": "injected failure", "type": "server_error"}}, status=status)
-        model = self._pick(body.get("model", "auto"))
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        mode, requested = self._tenant_mode(request), body.get("model", "auto")
+        if mode == "reject" or (mode == "downgrade" and requested not in ("auto", self.models[0])):
+            status, why = (429, "rejects") if mode == "reject" else (402, "downgrades")
+            err = {"message": f"the tenant's budget is spent (it {why})", "code": "tenant_budget_exceeded"}
+            return web.json_response({"error": err}, status=status, headers={"Retry-After": "60"})
+        model = self.models[0] if mode == "downgrade" else self._pick(requested)
+        down = mode == "downgrade"
         n_out = int(body.get("max_completion_tokens") or body.get("max_tokens") or 16)
         prompt = json.dumps(body.get("messages") or body.get("prompt") or "")
         usage = {
@@ -186,14 +221,13 @@ class FakeOpenAI:
             )
             return web.json_response(
                 {"id": "x", "object": "chat.completion", "model": model, "choices": [choice], "usage": usage},
-                headers=self._headers(model, n_out, "usage"),
+                headers=self._headers(model, n_out, "usage", down),
             )
-        return await self._stream(request, body, model, n_out, usage, chat, arrived)
+        headers = {"content-type": "text/event-stream", **self._headers(model, n_out, "estimate", down)}
+        return await self._stream(request, body, model, n_out, usage, chat, arrived, headers)
 
-    async def _stream(self, request, body, model, n_out, usage, chat, arrived) -> web.StreamResponse:
-        resp = web.StreamResponse(
-            headers={"content-type": "text/event-stream", **self._headers(model, n_out, "estimate")}
-        )
+    async def _stream(self, request, body, model, n_out, usage, chat, arrived, headers) -> web.StreamResponse:
+        resp = web.StreamResponse(headers=headers)
         await resp.prepare(request)
 
         def chunk(content: str | None) -> bytes:
@@ -246,6 +280,15 @@ class FakeOpenAI:
         await resp.write_eof()
 
 
+def _tenant(text: str) -> tuple[str, tuple[str, str]]:
+    """`NAME:KEY[:MODE]` -> (key, (name, mode)). Raises ValueError for another shape or mode."""
+    name, key, *rest = text.split(":")
+    mode = rest[0] if rest else "ok"
+    if not name or not key or len(rest) > 1 or mode not in ("ok", "downgrade", "reject"):
+        raise ValueError(f"--tenant wants NAME:KEY[:ok|downgrade|reject], got {text!r}")
+    return key, (name, mode)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m loadtests.fake_server", description=__doc__.split("\n")[0])
     p.add_argument("--host", default="127.0.0.1")
@@ -258,6 +301,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fail-every", type=int, default=0, help="answer every N-th request with HTTP 500")
     p.add_argument("--fail-status", type=int, default=0, help="answer every request with this status")
     p.add_argument("--answers", help="a labelled prompt file: answer its prompts (see the module docstring)")
+    p.add_argument(
+        "--tenant", action="append", default=[], metavar="NAME:KEY[:MODE]", help="a tenant (MODE ok|downgrade|reject)"
+    )
     return p.parse_args(argv)
 
 

@@ -42,6 +42,7 @@ class OpenAIStreamUser(User):
         if self.workload.t0 is None:  # a distributed worker: its run starts with its first user
             self.workload.t0 = time.perf_counter()
         base, self.prefix = split_target(self.host or "")
+        self.tenant = self.workload.next_tenant()  # the user sends this tenant's key for its whole life
         timeout = self.workload.spec.request_timeout_s
         self.http = HTTPClient.from_url(
             base, concurrency=1, connection_timeout=min(timeout, 10.0), network_timeout=timeout
@@ -72,7 +73,7 @@ class OpenAIStreamUser(User):
         wl = self.workload
         payload = json.dumps(wl.body(job)).encode()
         sent = time.perf_counter()
-        sample = wl.new_sample(sent, job)
+        sample = wl.new_sample(sent, job, self.tenant)
         answer = ""
         try:
             with gevent.Timeout(wl.spec.request_timeout_s, TimeoutError("request timed out")):
@@ -90,7 +91,11 @@ class OpenAIStreamUser(User):
         resp = self.http.post(
             self.prefix + self.workload.path(),
             body=payload,
-            headers={"content-type": "application/json", "accept": "text/event-stream"},
+            headers={
+                "content-type": "application/json",
+                "accept": "text/event-stream",
+                **self.workload.request_headers(self.tenant),
+            },
         )
         try:
             sample.status = resp.status_code
@@ -114,7 +119,7 @@ class OpenAIStreamUser(User):
 
     def _report(self, s: RequestSample) -> None:
         fire = self.environment.events.request.fire
-        name = f"{self.workload.spec.endpoint} {s.requested_model}"
+        name = f"{self.workload.spec.endpoint} {s.requested_model}" + (f" [{s.tenant}]" if s.tenant else "")
         exc = None if s.ok else RuntimeError(f"{s.error_type}: {s.error or ''}"[:200])
         fire(
             request_type="STREAM" if self.workload.spec.stream else "POST",

@@ -45,6 +45,8 @@ class RequestSample:
     cost_basis: str | None = None  # "usage" (Petit, exact) | "estimate" (header) | "price_table"
     correct: bool | None = None  # labelled prompts only
     warmup: bool = False
+    tenant: str | None = None  # the scenario's tenant whose key was sent (never the key)
+    downgrade: str | None = None  # Petit's x-petit-tenant-downgrade: why the tenant's tier was capped
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

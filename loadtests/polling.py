@@ -46,10 +46,13 @@ def _admin_headers() -> dict[str, str]:
     return {"authorization": f"Bearer {token}"} if token else {}
 
 
-def sources(spec: ScenarioSpec, target: str) -> list[tuple[str, str, dict[str, str], Callable]]:
-    """(name, URL, headers, reader) of every source the scenario names."""
+def sources(
+    spec: ScenarioSpec, target: str, target_headers: dict[str, str] | None = None
+) -> list[tuple[str, str, dict[str, str], Callable]]:
+    """(name, URL, headers, reader) of every source the scenario names; `target_headers` go to the target."""
     base, prefix = split_target(target)
-    out: list[tuple[str, str, dict[str, str], Callable]] = [("models", f"{base}{prefix}/v1/models", {}, read_models)]
+    models_url = f"{base}{prefix}/v1/models"
+    out: list[tuple[str, str, dict[str, str], Callable]] = [("models", models_url, target_headers or {}, read_models)]
     if spec.scarcity is not None:
         admin = spec.scarcity.admin_url.rstrip("/")
         out.append(("budget", f"{admin}/admin/budget", _admin_headers(), read_budget))
@@ -74,9 +77,16 @@ def poll_once(t_s: float, srcs: list[tuple[str, str, dict[str, str], Callable]])
 class Poller:
     """Appends a point to `timeline` every `spec.poll_s` seconds from `start()` until `stop()`."""
 
-    def __init__(self, spec: ScenarioSpec, target: str, t0: float, timeline: list[TimelinePoint]) -> None:
+    def __init__(
+        self,
+        spec: ScenarioSpec,
+        target: str,
+        t0: float,
+        timeline: list[TimelinePoint],
+        target_headers: dict[str, str] | None = None,
+    ) -> None:
         self.every_s, self.t0, self.timeline = spec.poll_s, t0, timeline
-        self.srcs = sources(spec, target)
+        self.srcs = sources(spec, target, target_headers)
         self._greenlet: gevent.Greenlet | None = None
 
     def start(self) -> None:

@@ -38,6 +38,8 @@ CSV_FIELDS = [
     "cost_basis",
     "correct",
     "warmup",
+    "tenant",
+    "downgrade",
     "itl_ms",
 ]
 
@@ -112,6 +114,8 @@ def render_html(r: RunResult, lines: list[VerdictLine], summ: dict) -> str:
         sections.latency_html(summ["latency"]),
         "<h2 id='tokens'>Tokens (after warm-up, successful requests)</h2>",
         sections.tokens_html(summ["tokens"]),
+        "<h2 id='tenants'>Tenants</h2>",
+        sections.tenants_html(summ["tenants"]),
         *_charts(r),
         "<h2 id='fleet'>Scarcity and routing</h2>",
         sections.fleet_html(r.timeline),

@@ -10,6 +10,7 @@ from loadtests.quality import QualityRow
 from loadtests.results import RunResult, errors_by_type
 from loadtests.sla import VerdictLine
 from loadtests.tables import LATENCY_METRICS, QUANTILES
+from loadtests.tenant_results import model_mix
 from loadtests.timeline import TimelinePoint, poll_errors, polled
 from loadtests.units import NA, fmt_count, fmt_holds, fmt_ms, fmt_pct, fmt_rate, fmt_usd, fmt_value
 
@@ -258,3 +259,45 @@ def quality_html(rows: list[QualityRow]) -> str:
         for q in rows
     ]
     return _table(header, body)
+
+
+NO_TENANTS = (
+    "<div class='empty'>No tenants in this run: every request went without a tenant's key. A scenario's "
+    "<code>tenants:</code> gives each tenant an API key (from an environment variable) and a share of the users "
+    "(see <code>examples/tenants.yaml</code>).</div>"
+)
+
+
+def tenants_html(rows: list[dict[str, Any]]) -> str:
+    """Per tenant: the models that answered, downgrades (with reasons), requests, errors, TTFT and spend."""
+    if not rows:
+        return NO_TENANTS
+    header = ["tenant", "answered by", "downgrade reasons", "downgraded", "requests", "errors", "TTFT p50"]
+    header += ["TTFT p95", "spent", "USD per 1M output tokens"]
+    body = [
+        [
+            _E(r["tenant"]),
+            _E(model_mix(r["models"])) or NA,
+            _E(", ".join(f"{k} x{fmt_count(n)}" for k, n in sorted(r["downgrade_reasons"].items()))) or NA,
+            f"{fmt_count(r['downgraded'])} ({fmt_pct(r['downgrade_share'])})",
+            fmt_count(r["requests"]),
+            fmt_pct(r["error_rate"]),
+            fmt_ms(r["ttft_p50_ms"]),
+            fmt_ms(r["ttft_p95_ms"]),
+            fmt_usd(r["cost_usd"]),
+            fmt_usd(r["cost_per_1m_output_tokens_usd"]),
+        ]
+        for r in rows
+    ]
+    errors = [
+        f"{_E(r['tenant'])}: " + ", ".join(f"{_E(k)} x{fmt_count(n)}" for k, n in sorted(r["errors_by_type"].items()))
+        for r in rows
+        if r["errors_by_type"]
+    ]
+    note = f"<p class='meta'>Errors by tenant: {'; '.join(errors)}.</p>" if errors else ""
+    return (
+        "<p class='meta'>After the warm-up. Downgraded: successful requests Petit answered with "
+        "<code>x-petit-tenant-downgrade</code> (the tenant's tier capped by a budget or its soft threshold).</p>"
+        + _table(header, body, numeric_from=3)
+        + note
+    )

@@ -9,6 +9,7 @@ from loadtests.accounting import RequestAccounting, account, saturation_note
 from loadtests.metrics import RequestSample, measured, percentile
 from loadtests.quality import quality_rows
 from loadtests.tables import latency_tables, token_tables
+from loadtests.tenant_results import tenant_load_rows
 from loadtests.timeline import TimelinePoint
 
 LATE_S = 0.1  # a trace arrival sent more than this after its time counts as late
@@ -105,4 +106,5 @@ def summary(samples: list[RequestSample], window_s: float) -> dict:
         "latency": latency_tables(samples),
         "tokens": token_tables(samples, window_s),
         "quality": [q.to_dict() for q in quality_rows(samples)],
+        "tenants": [t.to_dict() for t in tenant_load_rows(samples, window_s)],
     }

@@ -27,8 +27,8 @@ from loadtests.shapes import due_events
 from loadtests.workload import Workload
 
 
-def check_target(target: str, timeout_s: float = 10.0) -> str | None:
-    """None if `GET {target}/v1/models` answers 2xx; else the problem in words."""
+def check_target(target: str, timeout_s: float = 10.0, headers: dict[str, str] | None = None) -> str | None:
+    """None if `GET {target}/v1/models` (with `headers`: a tenant's key) answers 2xx; else the problem in words."""
     base, prefix = split_target(target)
     try:
         http = HTTPClient.from_url(base, connection_timeout=timeout_s, network_timeout=timeout_s)
@@ -36,7 +36,7 @@ def check_target(target: str, timeout_s: float = 10.0) -> str | None:
         return f"cannot reach {target}: {type(err).__name__}: {err}"
     try:
         with gevent.Timeout(timeout_s, TimeoutError(f"no answer within {timeout_s:g} s")):
-            resp = http.get(prefix + "/v1/models")
+            resp = http.get(prefix + "/v1/models", headers=headers or {})
             status, body = resp.status_code, resp.read()[:200]
         if status >= 400:
             return f"{target}/v1/models answered HTTP {status}: {body.decode('utf-8', 'replace')}"
@@ -73,8 +73,11 @@ class Interrupt:
         self.hit = True
 
 
-def start_result(spec: ScenarioSpec, target: str) -> RunResult:
-    """A run's result record, with `problem` set when the target cannot be used (then nothing is sent)."""
+def start_result(spec: ScenarioSpec, target: str, headers: dict[str, str] | None = None) -> RunResult:
+    """A run's result record, with `problem` set when the target cannot be used (then nothing is sent).
+
+    `headers`: what the reachability check sends (a tenant's key when the target wants one).
+    """
     result = RunResult(
         spec.name,
         target,
@@ -83,13 +86,13 @@ def start_result(spec: ScenarioSpec, target: str) -> RunResult:
         spec.duration_s,
         spec.warmup_s,
     )
-    result.problem = check_target(target)
+    result.problem = check_target(target, headers=headers)
     return result
 
 
 def run(spec: ScenarioSpec, workload: Workload, target: str, out=None) -> RunResult:
     """Run the scenario against `target`; never raises for target problems (see result.problem)."""
-    result = start_result(spec, target)
+    result = start_result(spec, target, workload.probe_headers())
     if result.problem is not None:
         return result
     env = Environment(user_classes=[OpenAIStreamUser], shape_class=shape_class(spec.build_shape())(), host=target)
@@ -101,7 +104,7 @@ def run(spec: ScenarioSpec, workload: Workload, target: str, out=None) -> RunRes
     try:
         workload.t0 = time.perf_counter()
         runner.start_shape()
-        poller = Poller(spec, target, workload.t0, result.timeline)
+        poller = Poller(spec, target, workload.t0, result.timeline, workload.probe_headers())
         poller.start()
         watch(runner, spec, workload, result, stop, out)
         result.elapsed_s = time.perf_counter() - workload.t0

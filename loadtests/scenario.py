@@ -16,6 +16,8 @@
     scarcity:
       admin_url: http://127.0.0.1:9000
       events: [{at_s: 20, gpus: 2}, {at_s: 40, gpus: 8}]
+    tenants:                     # optional: each user sends one tenant's key (see tenant_traffic.py)
+      - {name: alpha, api_key_env: PETIT_KEY_ALPHA, share: 1}
 
 Paths (prompt file, tokenizer, pricing) are relative to the scenario file;
 trace files are relative to the trace directory (see traces.py). Pure module.
@@ -30,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from loadtests.config_files import load_yaml
 from loadtests.shapes import BurstLoad, ConstantLoad, RampLoad, StepLoad, TraceLoad
+from loadtests.tenant_traffic import TenantTrafficSpec, check_tenant_traffic
 from loadtests.traces import TraceSelection
 
 
@@ -174,6 +177,10 @@ class ScenarioSpec(_Strict):
     poll_s: float = Field(
         2.0, ge=0, description="Poll /v1/models (and the admin, with scarcity) every N s during the run; 0: never."
     )
+    tenants: list[TenantTrafficSpec] = Field(
+        default_factory=list,
+        description="Traffic per tenant: each user sends one tenant's API key (from an env variable), by share.",
+    )
 
     @property
     def requested_models(self) -> list[str]:
@@ -188,6 +195,7 @@ class ScenarioSpec(_Strict):
             raise ValueError(f"warmup_s ({self.warmup_s}) must be < duration_s ({self.duration_s})")
         if (self.shape.kind == "trace") != (self.trace is not None):
             raise ValueError("shape kind 'trace' and a `trace:` section go together")
+        check_tenant_traffic(self.tenants)
         return self
 
     def build_shape(self):

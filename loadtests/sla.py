@@ -15,6 +15,11 @@ An SLA file maps a scope to its limits. A scope is a requested model (`auto`,
         quality:
           min_tier_share: {tier: large, share: 0.2}   # >= 20% answered by `large` or better
           min_accuracy: 0.6                           # labelled prompt files only
+    tenants:                     # optional: per tenant of the scenario (its requests, whatever the model)
+      beta:
+        ttft_ms: {p95: 2000}     # every key of a scope above, plus:
+        downgrade_share: {min: 0.9}   # share of its successful requests with x-petit-tenant-downgrade
+        max_cost_usd: 0.05            # its spend in the measured window
 
 Verdicts use exact percentiles over the raw samples (never Locust's buckets),
 and only samples after the warm-up. Pure module.
@@ -28,6 +33,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loadtests.config_files import LoadTestInputError
 from loadtests.metrics import RequestSample, percentile
 from loadtests.pricing import PriceTable, tier_rank
 from loadtests.units import fmt_value
@@ -74,8 +80,36 @@ class ScopeSLA(_Strict):
     quality: QualitySLA = QualitySLA()
 
 
+class ShareLimits(_Strict):
+    min: float | None = Field(None, ge=0, le=1)
+    max: float | None = Field(None, ge=0, le=1)
+
+
+class TenantSLA(ScopeSLA):
+    """A tenant's limits: a scope's, plus its downgrade share and its spend."""
+
+    downgrade_share: ShareLimits = Field(
+        ShareLimits(), description="Share of the tenant's successful requests Petit downgraded (budget, soft limit)."
+    )
+    max_cost_usd: float | None = Field(None, ge=0, description="The tenant's spend over the measured window.")
+
+
+TENANT_SCOPE = "tenant:"  # verdict lines of a tenant are scoped `tenant:NAME`
+
+
 class SLASpec(_Strict):
     slas: dict[str, ScopeSLA] = Field(min_length=1, description="Scope (requested model or `all`) -> limits.")
+    tenants: dict[str, TenantSLA] = Field(
+        default_factory=dict, description="Tenant (a name in the scenario's `tenants`) -> limits."
+    )
+
+
+def check_tenant_scopes(spec: SLASpec, scenario_tenants: list[str], where: str) -> None:
+    """Raises LoadTestInputError when the SLA names a tenant the scenario does not send."""
+    unknown = sorted(set(spec.tenants) - set(scenario_tenants))
+    if unknown:
+        have = ", ".join(scenario_tenants) or "none"
+        raise LoadTestInputError(f"{where}: tenants {unknown} are not in the scenario's tenants ({have})")
 
 
 @dataclass(frozen=True)
@@ -204,16 +238,44 @@ def _cost_quality_lines(
     return out
 
 
+def downgrade_share(samples: list[RequestSample]) -> float | None:
+    """Share of the successful samples Petit downgraded (x-petit-tenant-downgrade); None without one."""
+    ok = [s for s in samples if s.ok]
+    return sum(1 for s in ok if s.downgrade) / len(ok) if ok else None
+
+
+def _tenant_lines(scope: str, sla: TenantSLA, samples: list[RequestSample]) -> list[VerdictLine]:
+    out = []
+    share = downgrade_share(samples)
+    if sla.downgrade_share.min is not None:
+        out.append(_line(scope, "downgrade share", sla.downgrade_share.min, share, "share", ">="))
+    if sla.downgrade_share.max is not None:
+        out.append(_line(scope, "downgrade share", sla.downgrade_share.max, share, "share", "<="))
+    if sla.max_cost_usd is not None:
+        spent = sum(s.cost_usd or 0.0 for s in samples if s.ok)
+        out.append(_line(scope, "spend", sla.max_cost_usd, spent, "USD", "<="))
+    return out
+
+
+def _scope_lines(
+    scope: str, sla: ScopeSLA, scoped: list[RequestSample], window_s: float, prices: PriceTable
+) -> list[VerdictLine]:
+    if not scoped:
+        return [VerdictLine(scope, "requests", 1, 0, "requests", ">=", False, "no request in this scope")]
+    ok = [s for s in scoped if s.ok]
+    lines = _latency_lines(scope, sla, ok) + _rate_lines(scope, sla, scoped, window_s)
+    lines += _cost_quality_lines(scope, sla, scoped, prices)
+    if isinstance(sla, TenantSLA):
+        lines += _tenant_lines(scope, sla, scoped)
+    return lines
+
+
 def evaluate(spec: SLASpec, samples: list[RequestSample], window_s: float, prices: PriceTable) -> list[VerdictLine]:
     """Every SLA line with its measured value. `samples` must already exclude warm-up."""
     lines: list[VerdictLine] = []
     for scope, sla in spec.slas.items():
-        scoped = in_scope(samples, scope)
-        if not scoped:
-            lines.append(VerdictLine(scope, "requests", 1, 0, "requests", ">=", False, "no request in this scope"))
-            continue
-        ok = [s for s in scoped if s.ok]
-        lines += _latency_lines(scope, sla, ok)
-        lines += _rate_lines(scope, sla, scoped, window_s)
-        lines += _cost_quality_lines(scope, sla, scoped, prices)
+        lines += _scope_lines(scope, sla, in_scope(samples, scope), window_s, prices)
+    for tenant, tenant_sla in spec.tenants.items():
+        scoped = [s for s in samples if s.tenant == tenant]
+        lines += _scope_lines(TENANT_SCOPE + tenant, tenant_sla, scoped, window_s, prices)
     return lines

@@ -15,6 +15,7 @@ from loadtests.pricing import PriceTable
 from loadtests.prompts import Prompt, SyntheticPrompts, is_correct
 from loadtests.scenario import ScenarioSpec
 from loadtests.shapes import ArrivalSchedule
+from loadtests.tenant_traffic import DOWNGRADE_HEADER, TenantAssigner
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,9 @@ class Workload:
         prompts: SyntheticPrompts | list[Prompt],
         prices: PriceTable,
         schedule: ArrivalSchedule | None = None,
+        tenant_keys: dict[str, str] | None = None,
     ):
+        """`tenant_keys`: tenant name -> API key, for every tenant of `spec` (see tenant_traffic.tenant_keys)."""
         self.spec = spec
         self.prompts = prompts
         self.prices = prices
@@ -47,6 +50,25 @@ class Workload:
         self.in_flight: dict[int, RequestSample] = {}  # sent, not yet finished
         self.stopping = False  # the run is over: users send nothing new
         self.id_offset, self.id_step = 0, 1  # distributed: worker k of n numbers requests k, k+n, ...
+        self._keys = dict(tenant_keys or {})
+        missing = [t.name for t in spec.tenants if t.name not in self._keys]
+        if missing:
+            raise ValueError(f"no API key for tenants {missing}")
+        self._tenants = (
+            TenantAssigner([t.name for t in spec.tenants], [t.share for t in spec.tenants]) if spec.tenants else None
+        )
+
+    def next_tenant(self) -> str | None:
+        """The tenant of a user starting now (None: the scenario has no tenants)."""
+        return None if self._tenants is None else self._tenants.next()
+
+    def request_headers(self, tenant: str | None) -> dict[str, str]:
+        """The headers that make a request `tenant`'s (its API key); none without a tenant."""
+        return {} if tenant is None else {"authorization": f"Bearer {self._keys[tenant]}"}
+
+    def probe_headers(self) -> dict[str, str]:
+        """Headers for the reachability check and the /v1/models polls: the first tenant's key, if any."""
+        return self.request_headers(self.spec.tenants[0].name) if self.spec.tenants else {}
 
     def next_job(self) -> Job | None:
         """The next request to send; None when a trace is exhausted."""
@@ -85,10 +107,12 @@ class Workload:
         body.update(self.spec.extra_body)
         return body
 
-    def new_sample(self, now: float, job: Job) -> RequestSample:
-        """A sample for `job` being sent now; it stays in flight until :meth:`finish`."""
+    def new_sample(self, now: float, job: Job, tenant: str | None = None) -> RequestSample:
+        """A sample for `job` being sent now (for `tenant`); it stays in flight until :meth:`finish`."""
         start = now - (self.t0 if self.t0 is not None else now)
-        sample = RequestSample(start_s=start, requested_model=job.model, warmup=start < self.spec.warmup_s)
+        sample = RequestSample(
+            start_s=start, requested_model=job.model, warmup=start < self.spec.warmup_s, tenant=tenant
+        )
         self.in_flight[id(sample)] = sample
         return sample
 
@@ -108,6 +132,7 @@ class Workload:
         """Petit's response headers (absent on plain OpenAI servers). `get(name)` -> str | None."""
         sample.model = get("x-petit-model") or sample.model
         sample.route_reason = get("x-petit-route-reason")
+        sample.downgrade = get(DOWNGRADE_HEADER)
         cost, basis = get("x-petit-cost-usd"), get("x-petit-cost-basis")
         if cost is not None and basis == "usage":
             sample.cost_usd, sample.cost_basis = float(cost), "usage"
