@@ -51,6 +51,12 @@ class Metrics:
             "petit_autoscaler_decisions", "Decisions per model and reason", ["model", "reason"], registry=registry
         )
         self.route_share = Gauge("petit_route_share", "Share of movable traffic per tier", ["tier"], registry=registry)
+        self.downgrade_share = Gauge(
+            "petit_autoscaler_downgrade_share",
+            "Share of strong-routed movable traffic the plan downgrades, per tenant priority",
+            ["priority"],
+            registry=registry,
+        )
         self.replicas = Gauge("petit_autoscaler_target_replicas", "Target replicas", ["model"], registry=registry)
         self.errors = Counter("petit_autoscaler_adapter_errors", "Adapter failures", ["adapter"], registry=registry)
 
@@ -146,6 +152,8 @@ class Controller:
             tiers[t.tier] = tiers.get(t.tier, 0.0) + plan.routing.shares.get(mid, 0.0)
         for tier, share in tiers.items():
             m.route_share.labels(tier).set(share)
+        for priority, share in plan.routing.downgrade_by_priority.items():
+            m.downgrade_share.labels(priority).set(share)
 
     def run(self, stop: threading.Event) -> None:
         """Step every `autoscaler.period_s` until `stop` is set. Exceptions in a step are logged."""

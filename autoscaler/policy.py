@@ -82,8 +82,10 @@ def decide(snapshot: ScalingSnapshot, fleet: FleetConfig, state: PolicyState, no
         if final[m] != s.target:
             new_models[m] = _moved(s, final[m], now)
     short = not why.startswith("normal")
-    free, _ = best_allocation(views, demand, math.inf, cfg, scales, cfg.scaling.target_utilization)
-    routing = _routing(views, demand, snapshot, final, state, cfg, scales, (raw, free or raw), short)
+    free = raw  # the plan with unlimited GPUs: the raw plan itself when the budget does not bind
+    if short:
+        free = best_allocation(views, demand, math.inf, cfg, scales, cfg.scaling.target_utilization)[0] or raw
+    routing = _routing(views, demand, snapshot, final, state, cfg, scales, (raw, free), short)
     targets = {
         v.id: ModelTarget(
             v.id,

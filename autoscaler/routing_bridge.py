@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from autoscaler.snapshot import RoutingPlan
 
 
-def routing_changes(plan: RoutingPlan) -> dict:
+class RoutingChanges(TypedDict):
+    """The `serving.router.state.RoutingState` fields a plan sets (published as they are)."""
+
+    allowed_tiers: list[str] | None
+    strong_share: float | None
+    downgrade_share: float
+    downgrade_share_by_priority: dict[str, float] | None
+
+
+def routing_changes(plan: RoutingPlan) -> RoutingChanges:
     """The RoutingState fields the plan sets.
 
     Unconstrained (GPUs suffice): the router routes by its own calibration (all

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from autoscaler.simulator.hindsight import hindsight_for
 from autoscaler.simulator.policies import build_policy
-from autoscaler.simulator.report import add_gaps, table, write
+from autoscaler.simulator.report import add_gaps, priority_table, table, write
 from autoscaler.simulator.run import simulate
 from autoscaler.simulator.scenario import Scenario, ScenarioError, load_sim_scenario
 from autoscaler.simulator.traces import Trace, TraceError
@@ -95,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write("\n")
     add_gaps(results)
     print(table(results))
+    if by_priority := priority_table(results):
+        print("\n" + by_priority)
     files = write(Path(args.out), sc.name, results, plots=not args.no_plots)
     print("wrote " + ", ".join(str(f) for f in files))
     return 0

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from autoscaler.simulator.profiles import ReplicaProfile
+from serving.fleet.tenants import PRIORITIES
 
 OK, REJECTED, FAILED, TOO_LONG = 1, 2, 3, 4
 """Request outcomes: answered; rejected (429, queue timeout, never answered); failed (its replica
@@ -29,6 +30,7 @@ class Requests:
     n_out: np.ndarray
     model: np.ndarray = field(init=False)
     auto: np.ndarray = field(init=False)
+    priority: np.ndarray = field(init=False)  # the tenant's priority class index; len(PRIORITIES): no tenant
     ttft: np.ndarray = field(init=False)
     done: np.ndarray = field(init=False)
     status: np.ndarray = field(init=False)
@@ -37,6 +39,7 @@ class Requests:
         n = len(self.arrival)
         self.model = np.full(n, -1, dtype=int)
         self.auto = np.ones(n, dtype=bool)
+        self.priority = np.full(n, len(PRIORITIES), dtype=int)
         self.ttft = np.full(n, np.nan)
         self.done = np.full(n, np.nan)
         self.status = np.zeros(n, dtype=int)

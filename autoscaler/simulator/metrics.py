@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from autoscaler.allocation import ModelView, QualityCurve, expected_quality
 from autoscaler.simulator.engine import FAILED, OK, TOO_LONG, Requests
+from autoscaler.simulator.priorities import PriorityTotals
 
 
 class SimTotals(TypedDict, total=False):
@@ -39,6 +40,7 @@ class SimTotals(TypedDict, total=False):
     upper_bound_gap: float | None
     duration_s: float
     start: str
+    by_priority: dict[str, PriorityTotals]  # scenarios with tenants: what each priority class got
 
 
 class BucketSeries(TypedDict, total=False):
@@ -48,6 +50,7 @@ class BucketSeries(TypedDict, total=False):
     slo_attainment: list[float | None]
     rejected_share: list[float | None]
     expected_quality: list[float | None]
+    strong_share_by_priority: dict[str, list[float | None]]  # scenarios with tenants
 
 
 def totals(

@@ -107,7 +107,24 @@ def summary_markdown(name: str, results: list[SimResult]) -> str:
     v = verdict(results)
     if v:
         lines += ["Targets (issue 13):", "", *v, ""]
+    by = priority_table(results)
+    if by:
+        lines += ["By tenant priority (movable requests; strong = routed to the highest-quality tier):", "", by, ""]
     return "\n".join(lines)
+
+
+def priority_table(results: list[SimResult]) -> str:
+    """A Markdown table, one row per policy and priority class (empty without tenants)."""
+    rows = [
+        "| policy | priority | requests | strong share | strong share while GPUs short | TTFT-SLO met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        for p, t in r.totals.get("by_priority", {}).items():
+            cells = [t["strong_share"], t["strong_share_short"], t["slo_attainment"]]
+            shown = " | ".join("-" if c is None else f"{c:.1%}" for c in cells)
+            rows.append(f"| {r.policy} | {p} | {t['requests']} | {shown} |")
+    return "\n".join(rows) if len(rows) > 2 else ""
 
 
 _START = {

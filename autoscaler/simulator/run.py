@@ -15,12 +15,22 @@ from typing import TypedDict
 import numpy as np
 
 from autoscaler.allocation import build_views
-from autoscaler.simulator.engine import REJECTED, TOO_LONG, Cluster, Fleet, Requests
+from autoscaler.simulator.engine import OK, REJECTED, TOO_LONG, Cluster, Fleet, Requests
 from autoscaler.simulator.metrics import BucketSeries, SimTotals, buckets, totals
 from autoscaler.simulator.policies import SimPolicy
+from autoscaler.simulator.priorities import (
+    NO_PRIORITY,
+    assign_priorities,
+    class_cums,
+    gpus_short,
+    movable_by_priority,
+    priority_buckets,
+    priority_totals,
+    strong_ids,
+)
 from autoscaler.simulator.scenario import Scenario
 from autoscaler.simulator.traces import Trace
-from autoscaler.snapshot import GpuSupply, ModelSignals, ScalingSnapshot
+from autoscaler.snapshot import GpuSupply, ModelSignals, Plan, ScalingSnapshot
 from serving.fleet.schema import FleetConfig
 
 _TTFT_WINDOW_S = 30.0
@@ -68,7 +78,10 @@ class _Sim:
         rng = np.random.default_rng(sc.seed)
         self.u_route = rng.random(len(trace))
         self.req.auto = rng.random(len(trace)) < sc.auto_fraction
+        self.req.priority = assign_priorities(len(trace), sc.tenants, sc.seed)
         self.cum = np.array([1.0] + [0.0] * (len(self.ids) - 1))
+        self.class_cum: np.ndarray | None = None  # per priority class, when the plan downgrades by class
+        self.strong = strong_ids(build_views(fleet))
         self.ctx = np.array([m.engine.max_model_len for m in ms], dtype=float)
         q = {v.id: v.quality for v in build_views(fleet)}
         self.by_quality = sorted(range(len(self.ids)), key=lambda k: -q[self.ids[k]])
@@ -82,11 +95,12 @@ class _Sim:
         }
         self.reasons: list[Reason] = []
 
-    def set_shares(self, shares: dict[str, float]) -> None:
+    def set_shares(self, shares: dict[str, float], plan: Plan | None = None) -> None:
         if not shares or sum(shares.values()) <= 0:
             shares = {self.top: 1.0}
         total = sum(shares.values())
         self.cum = np.cumsum([shares.get(i, 0.0) / total for i in self.ids])
+        self.class_cum = class_cums(plan, shares, self.ids, self.strong)
 
     def route(self, rid: int) -> int:
         """The model a request goes to, or -1 when its prompt + output fit no context window it
@@ -96,10 +110,12 @@ class _Sim:
         if not self.req.auto[rid]:
             k = self.ids.index(self.top)
             return k if self.ctx[k] >= need else -1
-        k = int(min(np.searchsorted(self.cum, self.u_route[rid], side="right"), len(self.ids) - 1))
+        p = self.req.priority[rid]
+        cum = self.cum if self.class_cum is None or p >= NO_PRIORITY else self.class_cum[p]
+        k = int(min(np.searchsorted(cum, self.u_route[rid], side="right"), len(self.ids) - 1))
         if self.ctx[k] >= need:
             return k
-        share = np.diff(self.cum, prepend=0.0)
+        share = np.diff(cum, prepend=0.0)
         fits = [j for j in self.by_quality if self.ctx[j] >= need]
         return max(fits, key=lambda j: share[j]) if fits else -1
 
@@ -123,6 +139,7 @@ class _Sim:
                 ready_replicas=self.fleet_sim.ready(k, now),
                 pending_replicas=self.fleet_sim.count(k) - self.fleet_sim.ready(k, now),
                 movable_fraction=float(req.auto[lo:hi][sel].mean()) if sel.any() else 1.0,
+                movable_rps_by_priority=movable_by_priority(req.priority[lo:hi][sel], req.auto[lo:hi][sel], period),
             )
         pending = sum(self.fleet_sim.pending[k] * self.fleet_sim.gpus[k] for k in range(len(self.ids)))
         supply = GpuSupply(self.cluster.gpus, self.cluster.gpus - self.cluster.held, pending, "simulated")
@@ -136,6 +153,7 @@ class _Sim:
         span = min(60.0, float(req.arrival[-1]) + 1.0)
         n = int(np.searchsorted(req.arrival, span))
         rps, auto = n / span, float(req.auto[:n].mean()) if n else 1.0
+        mix = movable_by_priority(req.priority[:n], req.auto[:n], max(float(req.auto[:n].sum()), 1.0))
         mean_in, mean_out = (float(req.n_in[:n].mean()), float(req.n_out[:n].mean())) if n else (0.0, 0.0)
         targets = {mid: self.fleet.model(mid).replicas.start for mid in self.ids}
         shares: dict[str, float] = {self.top: 1.0}
@@ -155,6 +173,7 @@ class _Sim:
                     in_flight=round(rps * frac * latency),
                     ready_replicas=targets.get(mid, 0),
                     movable_fraction=moved / frac if frac > 0 else 1.0,
+                    movable_rps_by_priority={p: rps * moved * m for p, m in mix.items()},
                 )
             supply = GpuSupply(self.cluster.gpus, 0.0, 0.0, "simulated")
             targets, shares = self.policy.control(ScalingSnapshot(models, supply, now), now)
@@ -169,8 +188,8 @@ class _Sim:
             for reps in self.fleet_sim.replicas:
                 for r in reps:
                     r.ready_at = now
-        self.set_shares(shares)
         plan = self.policy.last_plan
+        self.set_shares(shares, plan)
         if plan is not None:
             self.reasons.append((now, plan.reason, {m: t.reason for m, t in plan.targets.items()}, plan.routing.reason))
         self.record(now)
@@ -239,4 +258,9 @@ def _result(sim: _Sim, name: str, gpu_s: float, end: float) -> SimResult:
     tot["duration_s"] = end
     tot["start"] = sc.start
     series = buckets(req, sim.ids, views, curve, sim.slo_s, end, sc.bucket_s)
+    if sc.tenants:
+        strong = np.array([k for k, mid in enumerate(sim.ids) if mid in sim.strong], dtype=int)
+        within = (req.status == OK) & (req.ttft <= sim.slo_s)
+        tot["by_priority"] = priority_totals(req, strong, within, gpus_short(req.arrival, sc.events))
+        series["strong_share_by_priority"] = priority_buckets(req, strong, end, sc.bucket_s)
     return SimResult(name, tot, sim.series, series, sim.reasons)

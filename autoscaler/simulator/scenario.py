@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from autoscaler.simulator.measured import PROFILE_SUFFIXES, ProfileFileError, read_profile_file
 from autoscaler.simulator.profiles import BUILTIN_PROFILES, ReplicaProfile
+from serving.fleet.tenants import Priority
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PolicyName = Literal[
@@ -81,6 +82,12 @@ class GpuEvent(_Strict):
     gpus_fraction: float = Field(ge=0, le=1, description="Fraction of gpus.total available from then on.")
 
 
+class TenantShare(_Strict):
+    name: str = Field(min_length=1, max_length=64, description="The tenant (shown in no figure; for the reader).")
+    priority: Priority = Field("normal", description="Its priority class (serving.fleet.tenants).")
+    share: float = Field(gt=0, le=1e6, description="Its share of the requests (normalized over the tenants).")
+
+
 class Baselines(_Strict):
     static_mix_large_fraction: float = Field(0.5, ge=0, le=1, description="static_mix: GPUs given to the top tier.")
     fixed_strong_share: float = Field(0.5, ge=0, le=1, description="queue_based: auto share sent to the top tier.")
@@ -105,6 +112,11 @@ class Scenario(_Strict):
     tick_s: float = Field(0.25, gt=0, le=5, description="Simulation step.")
     queue_timeout_s: float = Field(60, gt=0, description="Queued longer than this: the client gives up.")
     auto_fraction: float = Field(1.0, ge=0, le=1, description="Share of requests sent as model=auto.")
+    tenants: list[TenantShare] = Field(
+        default_factory=list,
+        description="Who sends the requests (each drawn by share): the gateway routes each tenant's auto "
+        "requests with its priority class's downgrade share; the results show what each class got.",
+    )
     bucket_s: float = Field(60, gt=0, description="Time-series resolution of the report.")
     window_s: float = Field(60, gt=0, description="upper_bound: the hindsight planner's window.")
     start: Literal["steady", "cold"] = Field(
@@ -122,6 +134,9 @@ class Scenario(_Strict):
                     f"profiles.{mid}: unknown profile '{prof}' (built in: {', '.join(BUILTIN_PROFILES)}; "
                     f"or a profile file ending in {', '.join(PROFILE_SUFFIXES)})"
                 )
+        names = [t.name for t in self.tenants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tenants: a name appears twice ({names})")
         times = [e.at_min for e in self.events]
         if times != sorted(times):
             raise ValueError("events must be sorted by at_min")

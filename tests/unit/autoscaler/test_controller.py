@@ -52,6 +52,7 @@ def test_applies_and_exports(gfleet):
     assert plan.applied and rep.calls and rt.calls
     assert reg.get_sample_value("petit_autoscaler_gpu_supply") == 16
     assert reg.get_sample_value("petit_route_share", {"tier": "small"}) is not None
+    assert reg.get_sample_value("petit_autoscaler_downgrade_share", {"priority": "low"}) == 0.0  # GPUs suffice
     assert (
         sum(
             s.value
