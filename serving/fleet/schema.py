@@ -240,6 +240,11 @@ class RoutingConfig(_Strict):
         default_factory=list, description="Further policies a request may pick with the x-petit-policy header."
     )
     default_max_tokens: int = Field(256, ge=1, description="Assumed output length when a request sets no max_tokens.")
+    count_prompt_tokens: Literal["when_needed", "always"] = Field(
+        "when_needed",
+        description="`auto` asks the models to count a prompt only when its byte-length bound might not fit "
+        "their context (serving/gateway/counting.py), or on every request (`always`).",
+    )
     online_learning: OnlineLearningConfig = Field(
         default_factory=OnlineLearningConfig, description="The cascade learning from its own traffic (opt-in)."
     )

@@ -25,6 +25,7 @@ from serving.fleet.cost import format_cost
 from serving.fleet.schema import AUTO_MODEL, FleetConfig
 from serving.fleet.tenants import TenantConfig
 from serving.gateway.cascade_runner import CascadeRun, without_logprobs_line
+from serving.gateway.counting import PromptCounter
 from serving.gateway.errors import HTTPError, error_body
 from serving.gateway.failover import Breaker, first_answer
 from serving.gateway.protocol import ChatRequest, CompletionRequest, WireError, check_sizes, parse_body, validate
@@ -40,7 +41,6 @@ from serving.router.types import FleetSnapshot, ModelSnapshot, RouteDecision, Ro
 
 _CONTENT = re.compile(r'"(?:content|text)":"[^"]')
 POLICY_HEADER = "x-petit-policy"
-COUNT_TIMEOUT_S = 10.0
 
 
 def _response(err: HTTPError) -> JSONResponse:
@@ -90,6 +90,7 @@ class Gateway:
         self.cascade_observer = cascade_observer  # online learning's label sink (serving.control.learning)
         self.created = int(time.time())
         self.breaker = Breaker()  # models whose requests just failed count as down for a few seconds
+        self.counter = PromptCounter(client, self.breaker, fleet.routing.count_prompt_tokens == "always")
         self.inflight = 0  # requests admitted and not yet recorded (streams until their end)
         self._snapshot: FleetSnapshot | None = None
         self._snapshot_key: tuple | None = None
@@ -147,7 +148,7 @@ class Gateway:
             if self.telemetry.config.record_prompts:
                 rec.prompt_text = json.dumps(body.get("messages") if kind == "chat" else body.get("prompt"))
             cap = await self.tenancy.admit(tenant, req, body, request.headers, len(raw), rec, self.snapshot())
-            route_it = lambda: self._route(kind, req, body, request.headers, cap, rec.priority)  # noqa: E731
+            route_it = lambda: self._route(kind, req, body, request.headers, cap, rec.priority, len(raw))  # noqa: E731
             decision = await route_it()
             rec.model, rec.route_reason = decision.model, decision.reason
             if decision.escalate_to is not None:
@@ -200,7 +201,7 @@ class Gateway:
     # ---- steps -----------------------------------------------------------
     async def _route(
         self, kind: str, req: WireRequest, body: dict, headers: Mapping[str, str], cap: str | None = None,
-        priority: str | None = None,
+        priority: str | None = None, body_bytes: int | None = None,
     ) -> RouteDecision:  # fmt: skip
         snap = self.snapshot()
         budget = req.output_budget
@@ -220,13 +221,14 @@ class Gateway:
         # Count on the ready models routing may use: a tier the autoscaler closed may be stopping
         # right now, and a call to a stopping replica would only wait for the count timeout.
         allowed = self.routing_state.get().allowed_tiers
-        ready = [m.id for m in snap.models if m.ready_replicas > 0 and (allowed is None or m.tier in allowed)]
-        counting = self._count_tokens(kind, body, ready)
+        ready = [m for m in snap.models if m.ready_replicas > 0 and (allowed is None or m.tier in allowed)]
+        assumed = budget or self.fleet.routing.default_max_tokens
+        size = len(json.dumps(body)) if body_bytes is None else body_bytes
+        counting = self.counter.counts(kind, body, size, ready, assumed)
         if self.predictor is not None:  # the encoder runs on its own thread, beside the token counts
             counts, prediction = await asyncio.gather(counting, self.predictor.apredict(prompt_text(kind, body)))
         else:
             counts, prediction = await counting, None
-        assumed = budget or self.fleet.routing.default_max_tokens
         route_key = (zlib.crc32(json.dumps(body, sort_keys=True).encode()) & 0xFFFFFFFF) / 2**32
         request = RouteRequest(AUTO_MODEL, assumed, counts, constraints, prediction, route_key, priority)
         return route(request, snap, self._policy_for(headers))
@@ -240,33 +242,6 @@ class Gateway:
             known = ", ".join(sorted(self.router.policies))
             raise HTTPError(400, f"routing policy '{name}' is not enabled here; enabled: {known}", POLICY_HEADER)
         return self.router.policies[name]
-
-    async def _count_tokens(self, kind: str, body: dict, model_ids: list[str]) -> dict[str, int]:
-        prompt = body.get("prompt") if kind == "completion" else None
-        if isinstance(prompt, list) and prompt and all(isinstance(t, int) for t in prompt):
-            return {m: len(prompt) for m in model_ids}  # token ids: their count is their length
-
-        async def one(mid: str) -> dict:
-            try:
-                res = await asyncio.wait_for(self.client.count_prompt_tokens(mid, kind, body), COUNT_TIMEOUT_S)
-            except (asyncio.TimeoutError, Overloaded):
-                return {}
-            except Exception as err:  # noqa: BLE001 - its replica is gone: route without its count, as down
-                log.warning("counting prompt tokens on %s failed: %r", mid, err)
-                self.breaker.failed(mid)
-                return {}
-            if res.get("type") == "error" and res.get("status", 500) >= 500:
-                self.breaker.failed(mid)  # its engine failed
-            return res
-
-        results = await asyncio.gather(*(one(m) for m in model_ids))
-        counts: dict[str, int] = {}
-        for mid, res in zip(model_ids, results):
-            if res.get("type") == "error" and 400 <= res["status"] < 500:
-                raise HTTPError.from_item(res)  # the prompt itself is invalid: same answer from every model
-            if "tokens" in res:
-                counts[mid] = res["tokens"]
-        return counts
 
     # ---- CascadeHost ------------------------------------------------------
     def open(self, model_id: str, kind: str, body: dict) -> Upstream:
