@@ -36,8 +36,12 @@ def actuated_replicas(plan: Plan) -> dict[str, int]:
     return {m: max(t.replicas, t.previous) if t.replicas < t.previous else t.replicas for m, t in plan.targets.items()}
 
 
-def _without_time(summary: dict) -> dict:
-    return {k: v for k, v in summary.items() if k != "at"}
+def _comparable(summary: dict) -> dict:
+    """A summary without what changes every period: the time, and the per-priority split (it follows
+    the demand mix, which moves with every window of traffic)."""
+    out = {k: v for k, v in summary.items() if k != "at"}
+    out["routing"] = {k: v for k, v in out.get("routing", {}).items() if k != "downgrade_by_priority"}
+    return out
 
 
 class Metrics:
@@ -121,8 +125,8 @@ class Controller:
             span.set_attribute("petit.gpus_planned", float(plan.gpus_planned))
             span.set_attribute("petit.plan", json.dumps(plan.summary(), default=str))
         summary = plan.summary()
-        # Every plan at DEBUG; a plan that differs from the previous one (time aside) at INFO.
-        changed = previous is None or _without_time(previous.summary()) != _without_time(summary)
+        # Every plan at DEBUG; a plan that differs from the previous one (time and mix aside) at INFO.
+        changed = previous is None or _comparable(previous.summary()) != _comparable(summary)
         log.log(logging.INFO if changed else logging.DEBUG, "plan %s", json.dumps(summary, default=str))
         return plan
 

@@ -179,3 +179,25 @@ def test_replica_decreases_wait_one_period_for_routing_increases_do_not(gfleet):
     assert rt.calls[-1].shares.get("l", 0.0) == 0.0  # traffic already off the large tier
     ctl.step(10.0)
     assert rep.calls[-1]["l"] == plan.targets["l"].replicas  # and applied one period later
+
+
+def test_a_plan_that_only_follows_the_priority_mix_is_logged_at_debug(gfleet, caplog):
+    import logging
+
+    class MixSignals:
+        def __init__(self):
+            self.low = 1.0
+
+        def read(self):
+            self.low += 1.0  # the mix moves every period; nothing else does
+            mix = {"low": self.low, "high": 2.0}
+            half = dict(arrival_rps=3, input_tokens_per_s=9000, output_tokens_per_s=1800, movable_rps_by_priority=mix)
+            return {"s": ModelSignals(ready_replicas=2, **half), "l": ModelSignals(ready_replicas=2, **half)}
+
+    ctl, _ = make(gfleet, Supply(12), MixSignals(), Rec(), Rec())
+    with caplog.at_level(logging.DEBUG, "autoscaler.controller"):
+        plans = [ctl.step(t) for t in (0.0, 5.0, 10.0)]
+    assert plans[1].routing.downgrade_by_priority != plans[2].routing.downgrade_by_priority
+    assert plans[2].routing.downgrade_by_priority["low"] > 0
+    levels = [r.levelno for r in caplog.records if r.getMessage().startswith("plan ")]
+    assert levels[-1] == logging.DEBUG and "downgrade_by_priority" in caplog.records[-1].getMessage()
