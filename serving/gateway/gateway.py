@@ -24,6 +24,7 @@ from starlette.requests import ClientDisconnect
 from serving.fleet.cost import format_cost
 from serving.fleet.schema import AUTO_MODEL, FleetConfig
 from serving.fleet.tenants import TenantConfig
+from serving.gateway.admission import ModelSlots
 from serving.gateway.cascade_runner import CascadeRun, without_logprobs_line
 from serving.gateway.counting import PromptCounter
 from serving.gateway.errors import HTTPError, error_body
@@ -90,6 +91,7 @@ class Gateway:
         self.cascade_observer = cascade_observer  # online learning's label sink (serving.control.learning)
         self.created = int(time.time())
         self.breaker = Breaker()  # models whose requests just failed count as down for a few seconds
+        self.admission = ModelSlots({m.id: m.max_ongoing_requests + m.max_queued_requests for m in fleet.models})
         self.counter = PromptCounter(client, self.breaker, fleet.routing.count_prompt_tokens == "always")
         self.inflight = 0  # requests admitted and not yet recorded (streams until their end)
         self._snapshot: FleetSnapshot | None = None
@@ -155,7 +157,7 @@ class Gateway:
                 run = CascadeRun(self, kind, body, req, decision, rec, t0, self.routing_state.get())
                 return await run.run()
             reroute = route_it if req.model == AUTO_MODEL else None
-            open_ = lambda m: self.client.open(m, kind, engine_body(body, req, m))  # noqa: E731
+            open_ = lambda m: self._admit_open(m, kind, engine_body(body, req, m), rec)  # noqa: E731
             got = await first_answer(open_, decision, self.breaker, reroute, self.retry_after_s)
             upstream, first, decision, extra = got
             rec.model, rec.route_reason = decision.model, decision.reason
@@ -242,6 +244,13 @@ class Gateway:
             known = ", ".join(sorted(self.router.policies))
             raise HTTPError(400, f"routing policy '{name}' is not enabled here; enabled: {known}", POLICY_HEADER)
         return self.router.policies[name]
+
+    def _admit_open(self, model_id: str, kind: str, body: dict, rec: RequestRecord) -> Upstream:
+        """Open `model_id` if it has a free slot at this ingress (raises Overloaded: a 429 at once)."""
+        if not self.admission.take(model_id, self.client.ready_replicas().get(model_id, 0)):
+            raise Overloaded()
+        rec.admitted.append(model_id)  # given back in _finish
+        return self.client.open(model_id, kind, body)
 
     # ---- CascadeHost ------------------------------------------------------
     def open(self, model_id: str, kind: str, body: dict) -> Upstream:
@@ -362,6 +371,8 @@ class Gateway:
 
     def _finish(self, rec: RequestRecord) -> None:
         self.inflight -= 1
+        for m in rec.admitted:
+            self.admission.give(m)
         self.tenancy.finish(rec)  # settle its reservation with rec.cost_usd
         self.telemetry.record(rec)
 

@@ -11,7 +11,7 @@ provider and metrics registry: no process-wide globals are touched.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
@@ -48,6 +48,7 @@ class RequestRecord:
     prompt_text: str | None = None
     tenant: str | None = None  # the tenant's name (never its key)
     priority: str | None = None  # the tenant's priority class (the autoscaler's scarcity order)
+    admitted: list[str] = field(default_factory=list)  # models holding an ingress slot for it (admission.py)
     tenant_downgrade: str | None = None  # why its tier was capped (x-petit-tenant-downgrade)
     tenant_rejection: str | None = None  # the limit that refused it
 

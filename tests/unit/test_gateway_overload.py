@@ -66,3 +66,28 @@ def test_token_id_prompts_are_counted_by_their_length(gw):
         r = http.post("/v1/completions", json={"model": "auto", "prompt": [1, 2, 3, 4], "max_tokens": 2})
     assert r.status_code == 200, r.text
     assert gw.client.counted == []  # no round trip to any model to count ids
+
+
+def test_a_model_beyond_its_slots_at_this_ingress_is_refused_at_once_and_slots_come_back(gw):
+    # small: max_ongoing 64 + max_queued 64 by default; hold them all as if 128 streams were running.
+    slots = gw.admission.slots["small"]
+    gw.admission.held["small"] = slots
+    with TestClient(build_fastapi(gw)) as http:
+        opened = len(gw.client.opened)
+        r = _chat(http, model="small")
+        assert r.status_code == 429 and r.json()["error"]["code"] == "overloaded" and r.headers["Retry-After"]
+        assert len(gw.client.opened) == opened  # refused before the model was asked
+        gw.admission.held["small"] = slots - 1
+        assert _chat(http, model="small", stream=True).status_code == 200
+    assert gw.admission.held["small"] == slots - 1  # the stream's slot came back when it ended
+
+
+def test_model_slots_scale_with_replicas_and_split_over_ingress_replicas():
+    from serving.gateway.admission import ModelSlots
+
+    s = ModelSlots({"m": 6}, ingress_replicas=2)
+    assert [s.take("m", 1) for _ in range(4)] == [True, True, True, False]
+    assert s.take("m", 2)  # a second model replica: twice the slots
+    s.give("m")
+    s.give("m")
+    assert s.held["m"] == 2
