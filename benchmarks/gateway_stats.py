@@ -16,7 +16,7 @@ from loadtests.metrics import percentile
 # The limits: capacity counts a load level while added TTFT p50 stays within this.
 CAPACITY_ADDED_TTFT_P50_MS = 5.0
 # Roles whose CPU is the gateway's (Petit: Serve proxy, ingress, model replicas; a peer: its own processes).
-GATEWAY_ROLES = ("proxy", "ingress", "replica", "peer")
+GATEWAY_ROLES = ("haproxy", "proxy", "ingress", "replica", "peer")
 
 
 class SseTally:

