@@ -171,3 +171,12 @@ def test_ray_pods_get_the_lean_serve_request_path_unless_turned_off(helm, tmp_pa
     off.write_text("fleet:\n  ray:\n    lean_request_path: false\n")
     for env in _ray_envs(helm.render(off)):
         assert "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD" not in env
+
+
+def test_ray_pods_get_the_haproxy_ingress_unless_the_fleet_asks_for_the_python_proxy(helm, tmp_path):
+    for env in _ray_envs(helm.render()):
+        assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
+    off = tmp_path / "proxy.yaml"
+    off.write_text("fleet:\n  ray:\n    http_ingress: proxy\n")
+    for env in _ray_envs(helm.render(off)):
+        assert "RAY_SERVE_ENABLE_HA_PROXY" not in env

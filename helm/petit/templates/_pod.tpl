@@ -101,6 +101,13 @@ capabilities:
 - name: RAY_SERVE_LOG_TO_STDERR
   value: "0"
 {{- end }}
+{{- $haproxy := true }}
+{{- with (.Values.fleet.ray | default dict) }}{{- if hasKey . "http_ingress" }}{{- $haproxy = eq .http_ingress "haproxy" }}{{- end }}{{- end }}
+{{- if $haproxy }}
+{{- /* Ray Serve's HAProxy ingress on the Serve port (serving/runner.py HAPROXY_SERVE_ENV): fleet.ray.http_ingress */}}
+- name: RAY_SERVE_ENABLE_HA_PROXY
+  value: "1"
+{{- end }}
 {{- end }}
 
 {{/* Container ports of every Ray node: Ray's metrics export; the head adds its own. */}}
