@@ -56,6 +56,7 @@ from benchmarks.gateway_targets import (  # noqa: E402
     start_petit,
     timing_from_fleet,
 )
+from benchmarks.hops import hop_summary, read_hop_buckets  # noqa: E402
 
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 PEERS = ("litellm", "vllm-router")
@@ -120,11 +121,13 @@ def _event_loop_runner():  # uvloop when installed: the client must not be the b
 def measure(target: Target, model: str, concurrency: int, args: argparse.Namespace) -> LevelResult:
     run = _event_loop_runner()
     run(closed_loop(target.url, model, concurrency, args.warmup, args.tokens))  # warm-up, not counted
+    hops0 = read_hop_buckets(target.url) if target.name == "petit" else {}
     before, cpu0 = target.cpu(), _own_cpu_s()
     t0 = time.perf_counter()
     tallies = run(closed_loop(target.url, model, concurrency, args.duration, args.tokens))
     wall = time.perf_counter() - t0
     cpu = cpu_used_by_role(before, target.cpu())
+    hops = hop_summary(hops0, read_hop_buckets(target.url)) if hops0 else {}
     ok = [t for t in tallies if t.ok]
     return LevelResult(
         concurrency=concurrency,
@@ -135,6 +138,7 @@ def measure(target: Target, model: str, concurrency: int, args: argparse.Namespa
         errors=len(tallies) - len(ok),
         cpu_s=cpu,
         client_cpu_s=_own_cpu_s() - cpu0,
+        hops=hops,
     )
 
 
@@ -164,6 +168,11 @@ def run_target(target: Target, models: dict[str, str], levels: list[int], args: 
                 f"{res['requests_per_s']:7.1f} req/s  TTFT p50 {res['ttft_p50_ms']} ms p99 {res['ttft_p99_ms']} ms  "
                 f"gateway CPU {res['gateway_cpu_ms_per_1k_tokens']} ms/1k tok  errors {res['errors']}"
             )
+            if res["hops_ms"]:
+                say(
+                    "      hops p50/p95 ms: "
+                    + ", ".join(f"{h} {v['p50_ms']}/{v['p95_ms']}" for h, v in res["hops_ms"].items())
+                )
     return out
 
 

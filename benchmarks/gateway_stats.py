@@ -116,6 +116,7 @@ class LevelResult:
     errors: int
     cpu_s: dict[str, float] = field(default_factory=dict)
     client_cpu_s: float = 0.0
+    hops: dict[str, dict] = field(default_factory=dict)  # Petit's per-hop p50/p95 (benchmarks/hops.py)
 
     def summary(self) -> dict:
         gateway = [v for role, v in self.cpu_s.items() if role in GATEWAY_ROLES]  # none for the bare server
@@ -134,6 +135,7 @@ class LevelResult:
             "gateway_cpu_ms_per_1k_tokens": per_unit(gateway_cpu, self.tokens, 1000) if gateway else None,
             "gateway_cpu_ms_per_request": per_unit(gateway_cpu, self.requests, 1) if gateway else None,
             "client_cpu_s_per_s": round(self.client_cpu_s / self.wall_s, 3) if self.wall_s > 0 else None,
+            "hops_ms": self.hops,
         }
 
 

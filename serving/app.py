@@ -70,6 +70,7 @@ class _RayUpstream:
         self._resp: aiohttp.ClientResponse | None = None
         self._text = codecs.getincrementaldecoder("utf-8")()
         self._buf = ""
+        self.marks: dict[str, float] = {}  # first_item, stream_open (perf_counter; telemetry.hop_times)
 
     def __aiter__(self) -> _RayUpstream:
         return self
@@ -81,9 +82,11 @@ class _RayUpstream:
             item = await self._gen.__anext__()
         except BackPressureError:
             raise Overloaded() from None
+        self.marks.setdefault("first_item", time.perf_counter())
         if isinstance(item, dict) and item.get("url") and self._http is not None:
             self._resp = await self._http.get(item["url"])
             self._resp.raise_for_status()  # a failure before the first byte: the caller's failover
+            self.marks["stream_open"] = time.perf_counter()
             return {"type": "stream"}
         return item
 

@@ -153,6 +153,7 @@ class Gateway:
             route_it = lambda: self._route(kind, req, body, request.headers, cap, rec.priority, len(raw))  # noqa: E731
             decision = await route_it()
             rec.model, rec.route_reason = decision.model, decision.reason
+            rec.marks.update(start=t0, routed=time.perf_counter())  # per-hop timing (telemetry.HOPS)
             if decision.escalate_to is not None:
                 run = CascadeRun(self, kind, body, req, decision, rec, t0, self.routing_state.get())
                 return await run.run()
@@ -161,6 +162,7 @@ class Gateway:
             got = await first_answer(open_, decision, self.breaker, reroute, self.retry_after_s)
             upstream, first, decision, extra = got
             rec.model, rec.route_reason = decision.model, decision.reason
+            rec.marks.update(getattr(upstream, "marks", {}))  # the transport's own stamps, when it keeps them
             if first["type"] == "error":
                 raise HTTPError.from_item(first)
             if first["type"] == "response":

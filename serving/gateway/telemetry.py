@@ -49,8 +49,36 @@ class RequestRecord:
     tenant: str | None = None  # the tenant's name (never its key)
     priority: str | None = None  # the tenant's priority class (the autoscaler's scarcity order)
     admitted: list[str] = field(default_factory=list)  # models holding an ingress slot for it (admission.py)
+    marks: dict[str, float] = field(default_factory=dict)  # perf_counter stamps along the request (hop_times)
     tenant_downgrade: str | None = None  # why its tier was capped (x-petit-tenant-downgrade)
     tenant_rejection: str | None = None  # the limit that refused it
+
+
+_HOP_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+def hop_times(rec: RequestRecord) -> dict[str, float]:
+    """Seconds spent in each hop of one request, from the ingress's stamps (`rec.marks`):
+
+    - ``route``: from the request reaching the ingress handler to the routing decision (parse,
+      validate, tenant admission, routing);
+    - ``replica_call``: decision to the model replica's first answer over Ray (Serve's replica
+      choice, the call, the engine admitting the request);
+    - ``stream_open``: that answer to the replica's HTTP stream answering (streams over HTTP);
+    - ``first_token``: to the first content token reaching the ingress (the engine's prefill).
+    The client's TTFT minus their sum is what lies outside the ingress (client, HAProxy or proxy).
+    """
+    m = dict(rec.marks)
+    if "start" not in m or "routed" not in m:
+        return {}
+    out = {"route": m["routed"] - m["start"]}
+    if "first_item" in m:
+        out["replica_call"] = m["first_item"] - m["routed"]
+        if "stream_open" in m:
+            out["stream_open"] = m["stream_open"] - m["first_item"]
+        if rec.ttft_s is not None:
+            out["first_token"] = m["start"] + rec.ttft_s - m.get("stream_open", m["first_item"])
+    return {k: max(0.0, v) for k, v in out.items()}
 
 
 class RequestTelemetry:
@@ -118,6 +146,13 @@ class RequestTelemetry:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.hops = Histogram(
+            "petit_hop_seconds",
+            "Seconds per hop of a request inside the ingress (see hop_times)",
+            ["hop"],
+            buckets=_HOP_BUCKETS,
+            registry=self.registry,
+        )
 
     @property
     def tracing(self) -> bool:
@@ -134,6 +169,8 @@ class RequestTelemetry:
             self.duration.labels(model).observe(rec.duration_s)
             if rec.ttft_s is not None:
                 self.ttft.labels(model).observe(rec.ttft_s)
+            for hop, seconds in hop_times(rec).items():
+                self.hops.labels(hop).observe(seconds)
             if rec.status == 200:
                 self.load.record(
                     model,

@@ -152,3 +152,28 @@ async def test_a_replica_with_a_relay_streams_its_engine_over_http_to_the_reader
         text = "".join([blob async for blob in up])
     assert text.endswith("data: [DONE]\n\n") and text.count('"content"') >= 8
     await server.relay.stop()  # type: ignore[union-attr]
+
+
+def test_hop_times_split_the_ingress_time_to_first_token():
+    from serving.gateway.telemetry import RequestRecord, hop_times
+
+    rec = RequestRecord(kind="chat", requested_model="m", start_ns=0, stream=True, ttft_s=0.050)
+    assert hop_times(rec) == {}  # refused before routing: no hops
+    rec.marks.update(start=10.0, routed=10.002, first_item=10.010, stream_open=10.012)
+    hops = hop_times(rec)
+    assert hops == pytest.approx({"route": 0.002, "replica_call": 0.008, "stream_open": 0.002, "first_token": 0.038})
+    assert sum(hops.values()) == pytest.approx(rec.ttft_s)
+
+
+async def test_the_reader_stamps_the_replicas_answer_and_the_stream_opening() -> None:
+    engine = FakeEngine("m", 4096, token_delay_s=0.001, ttft_s=0.001, max_concurrent=4)
+    server = ModelServer("m", engine, StreamRelay("127.0.0.1"))
+    await server.start()
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, "stream": True}
+    async with aiohttp.ClientSession() as http:
+        up = _RayUpstream(_FakeRayGen(server.serve("chat", body)), http)
+        await up.__anext__()
+        assert 0 < up.marks["first_item"] <= up.marks["stream_open"]
+        async for _ in up:
+            pass
+    await server.relay.stop()  # type: ignore[union-attr]
