@@ -265,7 +265,9 @@ def _model_deployment(m: ModelConfig) -> Any:
         autoscaling_config=autoscaling_config(m.id, m.replicas.min, m.replicas.max, m.replicas.start),
         ray_actor_options=actor,
         max_ongoing_requests=m.max_ongoing_requests,
-        max_queued_requests=m.max_queued_requests,
+        # The ingress admits exactly max_ongoing + max_queued per replica (serving/gateway/admission.py);
+        # Serve's own queue bound counts a burst before it is assigned and refused most of it.
+        max_queued_requests=-1,
         health_check_period_s=10,
         health_check_timeout_s=60,
         graceful_shutdown_timeout_s=5,

@@ -274,6 +274,13 @@ class LimitsConfig(_Strict):
         description="Requests one ingress replica holds at once (a stream until its end); more get 429 with "
         "Retry-After at once instead of waiting in an unbounded queue.",
     )
+    max_queue_wait_ms: float | None = Field(
+        None,
+        gt=0,
+        description="A model whose oldest queued request (sent, not yet started by a replica) has waited "
+        "longer refuses new ones with 429 (None: half of slo.ttft_p95_ms: the rest is for the prefill), so "
+        "admitted requests keep the SLO.",
+    )
 
 
 class ServerConfig(_Strict):

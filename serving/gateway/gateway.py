@@ -91,7 +91,9 @@ class Gateway:
         self.cascade_observer = cascade_observer  # online learning's label sink (serving.control.learning)
         self.created = int(time.time())
         self.breaker = Breaker()  # models whose requests just failed count as down for a few seconds
-        self.admission = ModelSlots({m.id: m.max_ongoing_requests + m.max_queued_requests for m in fleet.models})
+        wait_ms = fleet.server.limits.max_queue_wait_ms or fleet.slo.ttft_p95_ms / 2
+        slots = {m.id: m.max_ongoing_requests + m.max_queued_requests for m in fleet.models}
+        self.admission = ModelSlots(slots, max_queue_wait_s=wait_ms / 1e3)
         self.counter = PromptCounter(client, self.breaker, fleet.routing.count_prompt_tokens == "always")
         self.inflight = 0  # requests admitted and not yet recorded (streams until their end)
         self._snapshot: FleetSnapshot | None = None
@@ -161,6 +163,8 @@ class Gateway:
             open_ = lambda m: self._admit_open(m, kind, engine_body(body, req, m), rec)  # noqa: E731
             got = await first_answer(open_, decision, self.breaker, reroute, self.retry_after_s)
             upstream, first, decision, extra = got
+            for m in rec.admitted:
+                self.admission.started(m, id(rec))  # answered: out of the queue
             rec.model, rec.route_reason = decision.model, decision.reason
             rec.marks.update(getattr(upstream, "marks", {}))  # the transport's own stamps, when it keeps them
             if first["type"] == "error":
@@ -249,7 +253,8 @@ class Gateway:
 
     def _admit_open(self, model_id: str, kind: str, body: dict, rec: RequestRecord) -> Upstream:
         """Open `model_id` if it has a free slot at this ingress (raises Overloaded: a 429 at once)."""
-        if not self.admission.take(model_id, self.client.ready_replicas().get(model_id, 0)):
+        key = id(rec) if rec.stream else None  # streams are timed in the queue (admission.py)
+        if not self.admission.take(model_id, self.client.ready_replicas().get(model_id, 0), key, time.monotonic()):
             raise Overloaded()
         rec.admitted.append(model_id)  # given back in _finish
         return self.client.open(model_id, kind, body)
@@ -374,7 +379,7 @@ class Gateway:
     def _finish(self, rec: RequestRecord) -> None:
         self.inflight -= 1
         for m in rec.admitted:
-            self.admission.give(m)
+            self.admission.give(m, id(rec))
         self.tenancy.finish(rec)  # settle its reservation with rec.cost_usd
         self.telemetry.record(rec)
 

@@ -91,3 +91,20 @@ def test_model_slots_scale_with_replicas_and_split_over_ingress_replicas():
     s.give("m")
     s.give("m")
     assert s.held["m"] == 2
+
+
+def test_a_model_whose_oldest_queued_stream_waited_too_long_refuses_until_its_queue_moves():
+    from serving.gateway.admission import ModelSlots
+
+    s = ModelSlots({"m": 10}, max_queue_wait_s=1.0)
+    assert s.take("m", 1, key=1, now=0.0) and s.take("m", 1, key=2, now=0.5)
+    assert s.take("m", 1, key=3, now=0.9)  # the oldest (key 1) has waited 0.9 s
+    assert not s.take("m", 1, key=4, now=1.2)  # 1.2 s: the queue is not moving
+    assert s.take("m", 1, key=None, now=1.2) is False  # plain answers too
+    s.started("m", 1)  # key 1 started: the oldest waiting is now key 2 (0.7 s)
+    assert s.take("m", 1, key=5, now=1.2)
+    s.give("m", 2)
+    s.give("m", 3)
+    assert s.take("m", 1, key=6, now=5.0) is False  # key 5 waits since 1.2 s
+    s.started("m", 5)
+    assert s.take("m", 1, key=7, now=5.0) and s.held["m"] == 3  # keys 1, 5 and 7
