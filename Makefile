@@ -55,8 +55,11 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# Petit against bare vLLM on the real CPU engine with vLLM's own benchmark client: 3 interleaved
+# pairs at concurrency 1, 8, 32 (~15 min on 2 cores; writes benchmarks/results/real_engine.json).
+# Options through BENCH_ARGS, e.g. `make bench BENCH_ARGS='--pairs 5'`.
 bench: setup
-	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/real_engine.py $(BENCH_ARGS)
 
 # The gateway's capacity and cost on a FAKE engine at GPU-like speed (deploy/fleet.fast.yaml):
 # bare fake server vs Petit (and LiteLLM / vllm-router when `.[bench]` is installed).

