@@ -34,7 +34,7 @@ from serving.gateway.gateway import Gateway
 from serving.gateway.routes import build_api
 from serving.gateway.telemetry import RequestTelemetry
 from serving.gateway.tenancy import build_tenancy
-from serving.gateway.upstream import Overloaded
+from serving.gateway.upstream import Overloaded, Unassigned
 from serving.replica.engines.base import Engine
 from serving.replica.engines.fake import FakeEngine
 from serving.replica.relay import StreamRelay
@@ -65,8 +65,9 @@ class _RayUpstream:
     the Ray call stays open meanwhile and `cancel` stops both.
     """
 
-    def __init__(self, gen: Any, http: aiohttp.ClientSession | None) -> None:
-        self._gen, self._http = gen, http
+    def __init__(self, gen: Any, http: aiohttp.ClientSession | None, assign_timeout_s: float | None = None) -> None:
+        self._gen, self._http, self._assign_timeout_s = gen, http, assign_timeout_s
+        self._started = False
         self._resp: aiohttp.ClientResponse | None = None
         self._text = codecs.getincrementaldecoder("utf-8")()
         self._buf = ""
@@ -79,9 +80,18 @@ class _RayUpstream:
         if self._resp is not None:
             return await self._next_events()
         try:
-            item = await self._gen.__anext__()
+            if self._started:
+                item = await self._gen.__anext__()
+            else:  # no replica may take it (all lost): fail before the first byte, not hang
+                item = await asyncio.wait_for(self._gen.__anext__(), self._assign_timeout_s)
+                self._started = True
         except BackPressureError:
             raise Overloaded() from None
+        except asyncio.TimeoutError:
+            self._gen.cancel()
+            raise Unassigned(f"no replica took the request within {self._assign_timeout_s:g}s") from None
+        if isinstance(item, dict) and item.get("type") == "started":
+            return item
         self.marks.setdefault("first_item", time.perf_counter())
         if isinstance(item, dict) and item.get("url") and self._http is not None:
             self._resp = await self._http.get(item["url"])
@@ -114,8 +124,11 @@ class _RayUpstream:
 class RayModelClient:
     """`ModelClient` over Ray Serve deployment handles; readiness from `serve.status()`."""
 
-    def __init__(self, handles: Mapping[str, DeploymentHandle], http_streams: bool = True) -> None:
+    def __init__(
+        self, handles: Mapping[str, DeploymentHandle], http_streams: bool = True, assign_timeout_s: float = 30.0
+    ) -> None:
         self._handles = dict(handles)
+        self._assign_timeout_s = assign_timeout_s
         self._http_streams = http_streams
         self._http: aiohttp.ClientSession | None = None
         self._stream = {m: h.options(stream=True) for m, h in self._handles.items()}
@@ -147,7 +160,7 @@ class RayModelClient:
         return self._ready
 
     def open(self, model_id: str, kind: str, body: dict) -> _RayUpstream:
-        return _RayUpstream(self._stream[model_id].serve.remote(kind, body), self._http)
+        return _RayUpstream(self._stream[model_id].serve.remote(kind, body), self._http, self._assign_timeout_s)
 
     async def count_prompt_tokens(self, model_id: str, kind: str, body: dict) -> dict:
         try:
@@ -222,7 +235,7 @@ api = build_api(_replica_gateway)
 class PetitIngress:
     async def __init__(self, fleet: dict, handles: dict) -> None:
         cfg = parse_fleet(fleet, "serveConfig args.fleet")
-        self.client = RayModelClient(handles, http_streams=cfg.ray.stream_transport == "http")
+        self.client = RayModelClient(handles, cfg.ray.stream_transport == "http", cfg.server.limits.assign_timeout_s)
         self.client.start()
         router = build_router(cfg.routing)
         if router.predictor is not None:

@@ -274,6 +274,13 @@ class LimitsConfig(_Strict):
         description="Requests one ingress replica holds at once (a stream until its end); more get 429 with "
         "Retry-After at once instead of waiting in an unbounded queue.",
     )
+    assign_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="A request no replica of its model took within this (its replicas were lost) fails over "
+        "(`auto`) or gets 503 (a named model), instead of waiting for a replica that may never come.",
+    )
     max_queue_wait_ms: float | None = Field(
         None,
         gt=0,

@@ -18,6 +18,10 @@ class Overloaded(Exception):
     """The model's queue is full (Ray Serve back-pressure)."""
 
 
+class Unassigned(ConnectionError):
+    """No replica of the model took the request in time (e.g. its replicas were lost)."""
+
+
 class Upstream(Protocol):
     def __aiter__(self) -> AsyncIterator[Any]: ...
     async def __anext__(self) -> Any: ...
@@ -55,6 +59,8 @@ async def first_item(upstream: Upstream) -> dict:
     """The upstream's first item (a response, an error or a stream line). 502 when it ends without one."""
     try:
         item: dict = await upstream.__anext__()
+        while item.get("type") == "started":  # a replica took it; the answer follows
+            item = await upstream.__anext__()
         return item
     except StopAsyncIteration:
         raise HTTPError(502, "the model server closed the request without answering") from None

@@ -3,7 +3,8 @@
 `app.py` is the only place that turns it into a Ray Serve deployment. Every
 request is served through one streaming method, `serve`, whose first item says
 what follows, so the ingress makes a single call for both streamed and
-non-streamed requests:
+non-streamed requests. Its first item is always ``{"type": "started"}`` (a replica took the
+request: the ingress times how long none did), then:
 
 - ``{"type": "response", "body": {...}}`` then nothing (non-streaming);
 - ``{"type": "stream"}`` then SSE lines (``"data: ...\\n\\n"``) up to ``data: [DONE]``;
@@ -19,6 +20,8 @@ from collections.abc import AsyncIterator
 
 from serving.replica.engines.base import Engine, EngineError, Kind
 from serving.replica.relay import StreamRelay
+
+STARTED = {"type": "started"}
 
 
 def error_item(err: EngineError) -> dict:
@@ -44,6 +47,7 @@ class ModelServer:
             await self.relay.start()
 
     async def serve(self, kind: Kind, body: dict) -> AsyncIterator[object]:
+        yield STARTED
         try:
             result = await self.engine.generate(kind, body)
         except EngineError as err:

@@ -33,6 +33,8 @@ async def test_model_server_protocol():
     server = ModelServer("m", FakeEngine("m", max_model_len=16))
     await server.start()
     items = [i async for i in server.serve("chat", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})]
+    assert items[0] == {"type": "started"}  # first, always: a replica took the request
+    items = items[1:]
     assert items[0]["type"] == "response" and len(items) == 1
     items = [
         i
@@ -40,8 +42,9 @@ async def test_model_server_protocol():
             "chat", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, "stream": True}
         )
     ]
-    assert items[0] == {"type": "stream"} and items[-1] == "data: [DONE]\n\n"
+    assert items[1] == {"type": "stream"} and items[-1] == "data: [DONE]\n\n"
     items = [i async for i in server.serve("chat", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 50})]
+    assert items.pop(0) == {"type": "started"}
     assert items == [
         {
             "type": "error",

@@ -10,6 +10,7 @@ from serving.fleet.schema import TelemetryConfig, parse_fleet
 from serving.gateway.gateway import Gateway
 from serving.gateway.routes import build_fastapi
 from serving.gateway.telemetry import RequestTelemetry
+from serving.gateway.upstream import first_item
 from serving.replica.engines.fake import FakeEngine
 from serving.router.build import Router
 from serving.router.policies import CheapestFitPolicy
@@ -213,7 +214,7 @@ async def test_client_disconnect_cancels_upstream(fleet):
     spans = InMemorySpanExporter()
     gw = Gateway(fleet, client, Router.of(CheapestFitPolicy()), RequestTelemetry(TelemetryConfig(), exporter=spans))
     up = client.open("small", "chat", {"messages": MSG, "stream": True})
-    assert (await up.__anext__())["type"] == "stream"
+    assert (await first_item(up))["type"] == "stream"  # after the replica's "started"
     from serving.gateway.telemetry import RequestRecord
 
     rec = RequestRecord(kind="chat", requested_model="small", start_ns=0, stream=True, model="small")

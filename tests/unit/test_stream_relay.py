@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 
 from serving.app import _RayUpstream
+from serving.gateway.upstream import Unassigned, first_item
 from serving.replica.engines.fake import FakeEngine
 from serving.replica.relay import StreamRelay
 from serving.replica.server import ModelServer
@@ -148,7 +149,7 @@ async def test_a_replica_with_a_relay_streams_its_engine_over_http_to_the_reader
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8, "stream": True}
     async with aiohttp.ClientSession() as http:
         up = _RayUpstream(_FakeRayGen(server.serve("chat", body)), http)
-        assert await up.__anext__() == {"type": "stream"}
+        assert await first_item(up) == {"type": "stream"}  # after the replica's "started"
         text = "".join([blob async for blob in up])
     assert text.endswith("data: [DONE]\n\n") and text.count('"content"') >= 8
     await server.relay.stop()  # type: ignore[union-attr]
@@ -172,8 +173,25 @@ async def test_the_reader_stamps_the_replicas_answer_and_the_stream_opening() ->
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, "stream": True}
     async with aiohttp.ClientSession() as http:
         up = _RayUpstream(_FakeRayGen(server.serve("chat", body)), http)
-        await up.__anext__()
+        await first_item(up)
         assert 0 < up.marks["first_item"] <= up.marks["stream_open"]
         async for _ in up:
             pass
     await server.relay.stop()  # type: ignore[union-attr]
+
+
+async def test_a_request_no_replica_takes_fails_before_the_first_byte_instead_of_hanging() -> None:
+    class Never:
+        cancelled = False
+
+        async def __anext__(self):
+            await asyncio.sleep(3600)
+
+        def cancel(self) -> None:
+            self.cancelled = True
+
+    gen = Never()
+    up = _RayUpstream(gen, None, assign_timeout_s=0.05)
+    with pytest.raises(Unassigned):
+        await first_item(up)
+    assert gen.cancelled
