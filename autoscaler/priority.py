@@ -43,7 +43,9 @@ def split_downgrade(share: float, mix: Mapping[str, float] | None) -> dict[str, 
     weights = {p: w if math.isfinite(w) else 0.0 for p, w in weights.items()}
     if sum(1 for w in weights.values() if w > 0) < 2:
         return dict.fromkeys(PRIORITIES, share)
-    need, level = share * sum(weights.values()), 0.0
+    total = sum(weights.values())
+    weights = {p: w / total for p, w in weights.items()}  # fractions: tiny demands must not underflow `need`
+    need, level = share, 0.0
     for rank, p in enumerate(PRIORITIES):
         if need <= 0:
             break
