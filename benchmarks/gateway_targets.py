@@ -160,13 +160,7 @@ def start_bare(timing: FakeTiming, logs: Path) -> Target:
     cmd += ["--ttft", str(timing.ttft_ms / 1e3), "--itl", str(timing.ms_per_token / 1e3)]
     cmd += ["--max-concurrent", str(timing.max_concurrent), "--models", ",".join(timing.models)]
     proc = spawn(cmd, logs / "bare.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/health", 30, proc)
-    except RuntimeError:
-        stop(proc)
-        raise
-    return Target("bare", url, [proc], {"bare-server": proc.pid})
+    return started("bare", proc, port, 30, "bare-server")
 
 
 def start_petit(fleet_path: Path, logs: Path, timeout_s: float = 600) -> Target:
@@ -179,13 +173,20 @@ def start_petit(fleet_path: Path, logs: Path, timeout_s: float = 600) -> Target:
     petit = str(Path(sys.executable).with_name("petit"))
     cmd = [petit, "run", "--fleet", str(fleet_file), "--no-autoscaler", "--no-prepare"]
     proc = spawn(cmd, logs / "petit.log", env)
+    return started("petit", proc, port, timeout_s, "petit", classify_ray=True)
+
+
+def started(
+    name: str, proc: subprocess.Popen, port: int, timeout_s: float, role: str, classify_ray: bool = False
+) -> Target:
+    """The target `proc` serves on `port` once its /health answers. Raises RuntimeError (`proc` is stopped)."""
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/health", timeout_s, proc)
     except RuntimeError:
         stop(proc)
         raise
-    return Target("petit", url, [proc], {"petit": proc.pid}, classify_ray=True)
+    return Target(name, url, [proc], {role: proc.pid}, classify_ray=classify_ray)
 
 
 def peer_exe(name: str) -> str | None:

@@ -52,7 +52,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.gateway_targets import Target, free_port, spawn, start_petit, stop, wait_http  # noqa: E402
+from benchmarks.gateway_targets import Target, free_port, spawn, start_petit, started  # noqa: E402
 from benchmarks.real_engine_stats import (  # noqa: E402
     Slot,
     default_prompts,
@@ -124,13 +124,7 @@ def start_bare_vllm(setup: Setup, timeout_s: float) -> Target:
     """Start bare vLLM on a free port and wait for its /health. Raises RuntimeError (the server is stopped)."""
     port = free_port()
     proc = spawn(bare_command(setup.model, setup.model_path, port), setup.work / "bare.log", setup.bare_env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/health", timeout_s, proc)
-    except RuntimeError:
-        stop(proc)
-        raise
-    return Target("bare", url, [proc], {"bare": proc.pid})
+    return started("bare", proc, port, timeout_s, "bare")
 
 
 def stop_completely(target: Target, grace_s: float = 30) -> int:

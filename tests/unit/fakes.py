@@ -50,3 +50,15 @@ class FakeModelClient:
         if model_id in self.overloaded:
             raise Overloaded()
         return await self.servers[model_id].count_prompt_tokens(kind, body)
+
+
+class CountingClient(FakeModelClient):
+    """A FakeModelClient that records which models were asked to count a prompt."""
+
+    def __init__(self, engines) -> None:
+        super().__init__(engines)
+        self.counted: list[str] = []
+
+    async def count_prompt_tokens(self, model_id, kind, body):
+        self.counted.append(model_id)
+        return await super().count_prompt_tokens(model_id, kind, body)

