@@ -94,7 +94,8 @@ async def one(session: aiohttp.ClientSession, url: str, model: str, tokens: int)
 
 
 async def closed_loop(url: str, model: str, concurrency: int, duration_s: float, tokens: int) -> list[SseTally]:
-    """`concurrency` workers, each sending its next request when the last one ends, until `duration_s` is up."""
+    """`concurrency` workers, each sending its next request when the last one ends, until `duration_s` is up
+    (each sends at least one)."""
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=300)
     out: list[SseTally] = []
@@ -102,8 +103,10 @@ async def closed_loop(url: str, model: str, concurrency: int, duration_s: float,
         deadline = time.perf_counter() + duration_s
 
         async def worker() -> None:
-            while time.perf_counter() < deadline:
+            while True:  # at least one request each, however short the duration
                 out.append(await one(session, url, model, tokens))
+                if time.perf_counter() >= deadline:
+                    break
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return out
